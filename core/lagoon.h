@@ -1,0 +1,253 @@
+/*
+ * lagoon.h - the object model shared by the core modules.
+ *
+ * Ownership and lists.  The one global, `lg` (struct Runtime), owns every
+ * database, user, pool, client and server.  Each client and server sits on
+ * exactly one state list at any time, chosen by its state field, and moves
+ * only through client_change_state() / server_change_state(); so the
+ * length of a list *is* the count of objects in that state, and the SHOW
+ * commands add up.
+ *
+ *   client states      list
+ *   CL_LOGIN           lg.login_clients   (startup + authentication)
+ *   CL_WAITING_LOGIN   pool->login_wait_clients (authenticated, pool has no
+ *                                         server parameters to welcome it yet)
+ *   CL_WAITING         pool->waiting_clients   (needs a server, none free)
+ *   CL_ACTIVE          pool->active_clients    (linked to a server or idle)
+ *   CL_CANCEL          lg.cancel_clients  (carries a CancelRequest)
+ *   CL_JUSTFREE        lg.justfree_clients (closed; freed after the loop turn)
+ *
+ *   server states      list
+ *   SV_LOGIN           pool->login_servers  (connect, startup, auth)
+ *   SV_IDLE            pool->idle_servers   (ready for a client)
+ *   SV_ACTIVE          pool->active_servers (linked to a client)
+ *   SV_USED            pool->used_servers   (needs check/reset before reuse)
+ *   SV_TESTED          pool->tested_servers (running reset/check query)
+ *   SV_JUSTFREE        lg.justfree_servers
+ *
+ * Closing is deferred: *_close() unlinks, closes the socket and moves the
+ * object to a JUSTFREE list; the main loop frees those after the current
+ * event, so nothing on the call stack is freed under its caller.
+ */
+#ifndef LAGOON_LAGOON_H
+#define LAGOON_LAGOON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <event2/event.h>
+
+#include "list.h"
+#include "config.h"
+#include "auth.h"
+#include "proto.h"
+#include "sbuf.h"
+#include "varcache.h"
+
+#define LAGOON_VERSION_STR PACKAGE_NAME " " PACKAGE_VERSION
+
+typedef struct Database Database;
+typedef struct User User;
+typedef struct Pool Pool;
+typedef struct Client Client;
+typedef struct Server Server;
+
+typedef enum ClientState {
+	CL_FREE = 0,
+	CL_LOGIN,
+	CL_WAITING_LOGIN,
+	CL_WAITING,
+	CL_ACTIVE,
+	CL_CANCEL,
+	CL_JUSTFREE,
+} ClientState;
+
+typedef enum ServerState {
+	SV_FREE = 0,
+	SV_LOGIN,
+	SV_IDLE,
+	SV_ACTIVE,
+	SV_USED,
+	SV_TESTED,
+	SV_JUSTFREE,
+} ServerState;
+
+/* Client-facing database: one [databases] entry (or the admin console). */
+struct Database {
+	ListNode node;                /* lg.databases */
+	char name[CF_NAME_MAX];
+	DbDef def;                    /* copy of the config line (pointers cleared) */
+	char *connect_query;          /* owned */
+	bool admin;                   /* the virtual "pgbouncer"/"lagoon" database */
+	bool autodb;                  /* created from the "*" entry */
+	bool dead;                    /* removed by a reload: closes when empty */
+	bool paused;                  /* PAUSE: new transactions wait */
+	bool disabled;                /* DISABLE: new clients refused */
+	int server_count;             /* for max_db_connections */
+	int client_count;
+	usec_t last_used;             /* autodb expiry */
+};
+
+/* A user name lagoon has seen (auth_file entry, forced user, or client). */
+struct User {
+	ListNode node;                /* lg.users */
+	char name[CF_NAME_MAX];
+	int server_count;             /* for max_user_connections */
+	int client_count;
+};
+
+/* Server connections for one (database, login user). */
+struct Pool {
+	ListNode node;                /* lg.pools */
+	Database *db;
+	User *user;                   /* client-facing user */
+	char login_user[CF_NAME_MAX]; /* user lagoon logs in to the server as */
+	char login_password[CF_PASSWORD_MAX]; /* its secret ("" = none) */
+
+	List login_wait_clients;      /* CL_WAITING_LOGIN */
+	List waiting_clients;         /* CL_WAITING */
+	List active_clients;          /* CL_ACTIVE */
+
+	List login_servers;           /* SV_LOGIN */
+	List idle_servers;            /* SV_IDLE */
+	List active_servers;          /* SV_ACTIVE */
+	List used_servers;            /* SV_USED */
+	List tested_servers;          /* SV_TESTED */
+
+	/* ParameterStatus set from the first server login: sent to every
+	 * client in its welcome.  welcome_ok = have one. */
+	bool welcome_ok;
+	PktBuf welcome;               /* ready-made 'S' messages (heap) */
+	VarCache server_params;       /* the same values, for varcache_apply */
+
+	usec_t last_connect_failed;   /* for server_login_retry; 0 = none */
+	char last_login_error[256];   /* sent to waiting clients on failure */
+	bool dirty;                   /* config changed: servers close on release */
+
+	/* stats (totals since start) */
+	uint64_t stat_xact_count, stat_query_count;
+	uint64_t stat_bytes_in, stat_bytes_out;
+	uint64_t stat_xact_time_us, stat_query_time_us, stat_wait_time_us;
+	uint64_t stat_assign_count;
+};
+
+typedef enum AuthStep {
+	AUTH_STEP_NONE = 0,
+	AUTH_STEP_PASSWORD,           /* waiting for a cleartext 'p' */
+	AUTH_STEP_MD5,                /* waiting for an md5 'p' */
+	AUTH_STEP_SCRAM_FIRST,        /* waiting for SASLInitialResponse */
+	AUTH_STEP_SCRAM_FINAL,        /* waiting for SASLResponse */
+} AuthStep;
+
+struct Client {
+	SBuf sbuf;                    /* must stay first */
+	ListNode node;                /* the state list */
+	ClientState state;
+	Pool *pool;                   /* NULL while logging in */
+	Database *db;
+	User *user;
+	Server *link;                 /* linked server, or NULL */
+	uint64_t id;                  /* for KILL_CLIENT and logs */
+	uint32_t cancel_pid, cancel_key; /* our BackendKeyData for this client */
+	ListNode cancel_node;         /* lg.cancel_hash bucket chain */
+
+	char username[CF_NAME_MAX];
+	char dbname[CF_NAME_MAX];
+	char addr[64];                /* peer address text ("unix" for sockets) */
+	int port;
+	bool is_unix;
+	uint32_t peer_uid;            /* Unix socket peer (getpeereid) */
+
+	usec_t connect_time;
+	usec_t request_time;          /* last message from the client */
+	usec_t wait_start;            /* when it entered CL_WAITING; 0 = not */
+	usec_t xact_start;            /* first message of the current transaction */
+	usec_t query_start;
+
+	VarCache vars;                /* what the client believes it has set */
+
+	AuthStep auth_step;
+	uint8_t md5_salt[4];
+	ScramServer *scram;           /* during SCRAM only (malloc'd) */
+	char *auth_secret;            /* secret being verified (malloc'd) */
+
+	bool admin;                   /* connected to the admin console */
+	bool admin_superuser;         /* may run mutating commands */
+	bool welcomed;                /* got AuthenticationOk + ReadyForQuery */
+	bool close_pending;           /* closing after output drains */
+	uint32_t cancel_target_pid, cancel_target_key; /* CL_CANCEL: the key */
+};
+
+struct Server {
+	SBuf sbuf;                    /* must stay first */
+	ListNode node;                /* the state list */
+	ServerState state;
+	Pool *pool;
+	Client *link;                 /* linked client, or NULL */
+	uint64_t id;
+
+	uint32_t be_pid, be_key;      /* the server's BackendKeyData */
+	char addr[64];
+	int port;
+
+	usec_t connect_time;
+	usec_t request_time;          /* last activity */
+	usec_t link_time;             /* when linked to the current client */
+
+	VarCache vars;                /* what the server has */
+
+	/* protocol tracking while linked */
+	int pending_rfq;              /* ReadyForQuery still expected */
+	int swallow_rfq;              /* of those, replies lagoon swallows (SET, reset, check) */
+	char tx_status;               /* last ReadyForQuery status: 'I', 'T', 'E' */
+	bool unsynced;                /* extended messages sent after the last Sync */
+	bool in_copy_in;              /* client is sending COPY data */
+	bool in_copy_out;
+
+	bool ready;                   /* logged in */
+	bool close_needed;            /* close on release */
+	bool dirty_close;             /* closing because the client left mid-transaction */
+	ScramClient *scram;           /* during login only (malloc'd) */
+};
+
+typedef enum ShutdownMode {
+	SHUTDOWN_NONE = 0,
+	SHUTDOWN_WAIT_CLIENTS,        /* SIGINT / WAIT_FOR_CLIENTS: wait for clients to leave */
+	SHUTDOWN_WAIT_SERVERS,        /* WAIT_FOR_SERVERS: pause, exit when servers released */
+	SHUTDOWN_IMMEDIATE,           /* SIGTERM, SHUTDOWN */
+} ShutdownMode;
+
+#define CANCEL_HASH_SIZE 4096
+
+/* Everything mutable and global lives here. */
+typedef struct Runtime {
+	struct event_base *base;
+	Config *cfg;                  /* current config (owned) */
+	AuthFile *authfile;           /* current auth_file or NULL (owned) */
+
+	List databases;               /* Database.node */
+	List users;                   /* User.node */
+	List pools;                   /* Pool.node */
+	List login_clients;           /* CL_LOGIN */
+	List cancel_clients;          /* CL_CANCEL */
+	List justfree_clients;        /* CL_JUSTFREE */
+	List justfree_servers;        /* SV_JUSTFREE */
+	List cancel_hash[CANCEL_HASH_SIZE]; /* Client.cancel_node by cancel key */
+
+	int client_count;             /* all clients, for max_client_conn */
+	uint64_t next_client_id, next_server_id;
+	bool paused;                  /* global PAUSE */
+	ShutdownMode shutdown;
+	usec_t start_time;
+	usec_t now;                   /* cached monotonic time, updated each loop turn */
+	const char *config_path;
+	bool daemonize, quiet;
+} Runtime;
+
+extern Runtime lg;
+
+/* monotonic microseconds; lg.now is refreshed per event */
+usec_t get_time_usec(void);
+
+#endif
