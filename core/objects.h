@@ -1,0 +1,58 @@
+/*
+ * objects.h - databases, users, pools and the state lists of clients and
+ * servers; the janitor that applies timeouts; reload.
+ */
+#ifndef LAGOON_OBJECTS_H
+#define LAGOON_OBJECTS_H
+
+#include "lagoon.h"
+
+void objects_init(void);
+
+/* The only way a client or server changes state (and list). */
+void client_change_state(Client *c, ClientState st);
+void server_change_state(Server *s, ServerState st);
+
+/* Databases: lookup by client-facing name; the "*" entry creates autodbs.
+ * Returns NULL for an unknown name. */
+Database *db_lookup(const char *name);
+Database *admin_db(void);
+User *user_get(const char *name);            /* find or create; NULL on OOM */
+Pool *pool_get(Database *db, User *user);    /* find or create; NULL on OOM */
+
+/* Effective settings of a pool (db line, [users] line, global). */
+int pool_mode_of(const Pool *p);
+int pool_size_of(const Pool *p);
+int pool_reserve_of(const Pool *p);
+int pool_min_size_of(const Pool *p);
+int pool_server_count(const Pool *p);        /* all states */
+usec_t user_timeout_of(const Pool *p, int which); /* 0 query, 1 idle xact, 2 client idle */
+
+/* Give idle servers to waiting clients and open connections as needed. */
+void pool_activate(Pool *p);
+
+/* Config: build databases from cfg at start; on reload mark changed/removed
+ * ones (servers close when released). */
+bool objects_apply_config(const Config *cfg, char *err, size_t errlen);
+
+/* Periodic maintenance (timeouts, lifetimes, min_pool_size). */
+void janitor_run(void);
+
+/* Free what was closed during the last loop turn. */
+void objects_reap(void);
+
+/* Cancel key registry. */
+void cancel_register(Client *c);
+void cancel_unregister(Client *c);
+Client *cancel_lookup(uint32_t pid, uint32_t key);
+
+/* Operations (admin console, signals). */
+bool lagoon_reload(char *err, size_t errlen);
+void lagoon_shutdown(ShutdownMode mode);
+void lagoon_pause(Database *db);             /* NULL = all */
+void lagoon_resume(Database *db);
+bool lagoon_is_paused(const Database *db);
+void lagoon_kill_db(Database *db);           /* close all clients and servers */
+void lagoon_reconnect(Database *db);         /* mark servers close_needed; NULL = all */
+
+#endif
