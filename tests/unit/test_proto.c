@@ -560,6 +560,18 @@ static void test_varcache_basics(void)
 	varcache_clear(&b);
 }
 
+/* A buffer of exactly the needed size works; one byte less does not. */
+static void check_exact_fit(const VarCache *cl, const VarCache *sv, int n)
+{
+	char *exact = malloc((size_t)n + 1);
+
+	if (!exact)
+		bail("out of memory");
+	is_int(n, varcache_diff_sql(cl, sv, exact, (size_t)n + 1), "exact-fit buffer");
+	is_int(-1, varcache_diff_sql(cl, sv, exact, (size_t)n), "one byte short");
+	free(exact);
+}
+
 static void test_varcache_diff(void)
 {
 	VarCache cl = { { NULL } }, sv = { { NULL } };
@@ -593,15 +605,7 @@ static void test_varcache_diff(void)
 	ok(small[0] == '\0' && small[sizeof(small) - 1] == 'Z', "no overflow, empty string");
 	n = (int)strlen(buf);
 	is_int(-1, varcache_diff_sql(&cl, &sv, small, 0), "zero-length buffer with work");
-	{
-		char *exact = malloc((size_t)n + 1);
-
-		if (!exact)
-			bail("out of memory");
-		is_int(n, varcache_diff_sql(&cl, &sv, exact, (size_t)n + 1), "exact-fit buffer");
-		is_int(-1, varcache_diff_sql(&cl, &sv, exact, (size_t)n), "one byte short");
-		free(exact);
-	}
+	check_exact_fit(&cl, &sv, n);
 	varcache_clear(&cl);
 	varcache_clear(&sv);
 }
