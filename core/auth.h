@@ -57,6 +57,8 @@ bool auth_str_equal(const char *a, const char *b);
 /* ---- SCRAM-SHA-256 (RFC 5802 / 7677), no channel binding ------------- */
 
 #define SCRAM_KEY_LEN 32
+#define SCRAM_DEFAULT_ITERATIONS 4096
+#define SCRAM_MAX_ITERATIONS 10000000   /* refuse more: PBKDF2 would stall the loop */
 
 /* Server side: verifies a client against a plaintext or SCRAM secret. */
 typedef struct ScramServer {
@@ -113,5 +115,15 @@ bool scram_make_secret(const char *password, const uint8_t *salt, int salt_len, 
 
 /* Cryptographically random bytes (OpenSSL RAND_bytes). */
 bool auth_random_bytes(void *buf, size_t len);
+
+/* ---- for tests only: fixed nonces so RFC 7677's vector can be replayed -- */
+
+/* Like scram_client_first, but with the given saslname user (escaped here)
+ * and client nonce instead of "" and a random one. */
+bool scram_client_first_for_test(ScramClient *c, const char *user, const char *password,
+                                 const char *nonce, char *out, size_t outsize, size_t *outlen);
+/* Call after scram_server_init, before scram_server_first: use this as the
+ * server's part of the nonce instead of random bytes. */
+bool scram_server_set_nonce_for_test(ScramServer *s, const char *nonce);
 
 #endif
