@@ -1,0 +1,193 @@
+/*
+ * config.h - lagoon's configuration: the pgbouncer.ini grammar.
+ *
+ * config_load() parses a whole file (with %include) into a fresh Config.
+ * Nothing global is touched: the caller swaps the new Config in only when
+ * the parse succeeded, so a broken file on RELOAD keeps the old one running.
+ *
+ * Sections: [pgbouncer] (alias [lagoon]) for settings, [databases] for
+ * connection-string lines, [users] for per-user overrides.  Keys PgBouncer
+ * knows but lagoon does not implement yet are collected in
+ * Config.unimplemented (one start-up warning names them all); keys nobody
+ * knows, bad values and security-relevant settings lagoon cannot honour are
+ * errors that name file, line and key.
+ *
+ * Times are stored in microseconds (usec_t); the file gives seconds (may be
+ * fractional) or a number with a unit suffix: us, ms, s, min, h, d.
+ */
+#ifndef LAGOON_CONFIG_H
+#define LAGOON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef int64_t usec_t;
+
+#define CF_NAME_MAX 64      /* database, user names (NAMEDATALEN) */
+#define CF_PASSWORD_MAX 256 /* plaintext, md5 or SCRAM secret */
+
+typedef enum PoolMode {
+	POOL_MODE_UNSET = -1,
+	POOL_MODE_SESSION = 0,
+	POOL_MODE_TRANSACTION = 1,
+	POOL_MODE_STATEMENT = 2,
+} PoolMode;
+
+typedef enum AuthType {
+	AUTH_TYPE_TRUST = 0,  /* no password asked */
+	AUTH_TYPE_ANY,        /* like trust, user name ignored for auth */
+	AUTH_TYPE_PLAIN,      /* "plain" / "password": cleartext password */
+	AUTH_TYPE_MD5,        /* md5, or SCRAM if the stored secret is SCRAM */
+	AUTH_TYPE_SCRAM,      /* scram-sha-256 */
+} AuthType;
+
+/* One line of [databases]. Integer fields: -1 = not given (use global). */
+typedef struct DbDef {
+	char name[CF_NAME_MAX];       /* client-facing name; "*" = fallback */
+	char host[256];               /* "" = Unix socket in /var/run/postgresql; may start with '/' (socket dir) */
+	int port;                     /* default 5432 */
+	char dbname[CF_NAME_MAX];     /* server-side name; "" = same as name (or client's for "*") */
+	char user[CF_NAME_MAX];       /* forced user, "" = client's user */
+	char password[CF_PASSWORD_MAX];/* password for the forced/any user, "" = from auth_file */
+	int pool_size;
+	int min_pool_size;
+	int reserve_pool_size;        /* alias reserve_pool */
+	int max_db_connections;
+	int pool_mode;                /* PoolMode or POOL_MODE_UNSET */
+	char *connect_query;          /* malloc'd or NULL; run after each server login */
+	char client_encoding[64];     /* "" = not set; sent in the server startup packet */
+	char datestyle[64];
+	char timezone[64];
+	char application_name[64];
+	char *extra;                  /* malloc'd or NULL: the full raw line, for SHOW */
+	const char *file;             /* where it was defined (points into Config.files) */
+	int line;
+	struct DbDef *next;           /* definition order */
+} DbDef;
+
+/* One line of [users]. Integer fields: -1 = not given. */
+typedef struct UserDef {
+	char name[CF_NAME_MAX];
+	int pool_mode;
+	int pool_size;
+	int reserve_pool_size;
+	int max_user_connections;
+	usec_t query_timeout;         /* -1 = not given */
+	usec_t idle_transaction_timeout;
+	usec_t client_idle_timeout;
+	struct UserDef *next;
+} UserDef;
+
+typedef struct Config {
+	/* [pgbouncer] settings; names match the ini keys */
+	char *logfile;                /* NULL = stderr only */
+	char *pidfile;
+	char *listen_addr;            /* NULL/"" = Unix socket only; "*" = all; comma list */
+	int listen_port;              /* 6432 */
+	int listen_backlog;           /* 128 */
+	char *unix_socket_dir;        /* "/tmp"; "" disables the Unix socket */
+	int unix_socket_mode;         /* 0777 */
+	int auth_type;                /* AuthType; default md5 */
+	char *auth_file;
+	char *admin_users;            /* comma-separated list or NULL */
+	char *stats_users;
+	int pool_mode;                /* default session */
+	int default_pool_size;        /* 20 */
+	int min_pool_size;            /* 0 */
+	int reserve_pool_size;        /* 0 */
+	usec_t reserve_pool_timeout;  /* 5 s */
+	int max_client_conn;          /* 100 */
+	int max_db_connections;       /* 0 = unlimited */
+	int max_user_connections;     /* 0 = unlimited */
+	char *server_reset_query;     /* "DISCARD ALL" */
+	bool server_reset_query_always;
+	char *server_check_query;     /* "select 1" ("" = empty query) */
+	usec_t server_check_delay;    /* 30 s */
+	usec_t server_lifetime;       /* 3600 s */
+	usec_t server_idle_timeout;   /* 600 s */
+	usec_t server_connect_timeout;/* 15 s */
+	usec_t server_login_retry;    /* 15 s */
+	bool server_round_robin;      /* 0 */
+	usec_t client_idle_timeout;   /* 0 = off */
+	usec_t client_login_timeout;  /* 60 s */
+	usec_t idle_transaction_timeout; /* 0 */
+	usec_t query_timeout;         /* 0 */
+	usec_t query_wait_timeout;    /* 120 s */
+	usec_t cancel_wait_timeout;   /* 10 s */
+	usec_t suspend_timeout;       /* 10 s */
+	char *ignore_startup_parameters; /* comma list or NULL */
+	char *track_extra_parameters; /* "IntervalStyle" */
+	int max_packet_size;          /* 2147483647 */
+	int pkt_buf;                  /* 4096 */
+	int sbuf_loopcnt;             /* 5 */
+	bool log_connections;         /* 1 */
+	bool log_disconnections;      /* 1 */
+	bool log_pooler_errors;       /* 1 */
+	bool log_stats;               /* 1 */
+	usec_t stats_period;          /* 60 s */
+	int verbose;                  /* 0 */
+	bool syslog;                  /* 0 */
+	char *syslog_ident;           /* "lagoon" */
+	char *syslog_facility;        /* "daemon" */
+	char *user;                   /* OS user to switch to (-u) */
+	bool so_reuseport;
+	bool tcp_keepalive;           /* 1 */
+	int tcp_keepcnt, tcp_keepidle, tcp_keepintvl; /* 0 = OS default */
+	bool application_name_add_host;
+	bool disable_pqexec;
+
+	DbDef *databases;             /* definition order; owned */
+	UserDef *users;               /* owned */
+
+	char *unimplemented;          /* malloc'd "a, b, c" of accepted-but-ignored keys, or NULL */
+	char *config_file;            /* absolute path of the top file */
+	char **files;                 /* every file read (for DbDef.file) */
+	int nfiles;
+} Config;
+
+/* Parse path into a freshly allocated Config.  On failure returns false,
+ * *out untouched, and err holds "FILE:LINE: key 'K': what is wrong". */
+bool config_load(const char *path, Config **out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Defaults only (used by tests and as the base of config_load). */
+Config *config_new_defaults(void);
+
+void config_free(Config *cfg);
+
+/* Find the [databases] entry for a client-facing name (exact, not "*"). */
+const DbDef *config_find_db(const Config *cfg, const char *name);
+const UserDef *config_find_user(const Config *cfg, const char *name);
+
+/* true if name is in the comma/space separated list (NULL list = false). */
+bool config_list_contains(const char *list, const char *name);
+
+/* Settings table for SHOW CONFIG and admin SET. */
+typedef struct ConfigKeyInfo {
+	const char *name;
+	bool reloadable;     /* "changeable" column */
+} ConfigKeyInfo;
+
+/* Every [pgbouncer] key lagoon implements, sorted by name. */
+const ConfigKeyInfo *config_keys(size_t *n);
+
+/* Current and default value of a key as text (as SHOW CONFIG prints it).
+ * Returns false for an unknown key. */
+bool config_value_text(const Config *cfg, const char *key, char *buf, size_t len);
+bool config_default_text(const char *key, char *buf, size_t len);
+
+/* Set one [pgbouncer] key in cfg (admin SET).  Refuses non-reloadable and
+ * unknown keys and bad values with a message. */
+bool config_set(Config *cfg, const char *key, const char *value, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Parse a PgBouncer time value ("15", "0.5", "500ms", "2min") into usec. */
+bool config_parse_time(const char *s, usec_t *out);
+
+const char *config_pool_mode_name(int mode);
+
+/* "trust", "any", "plain", "md5", "scram-sha-256" ("" for anything else). */
+const char *config_auth_type_name(int type);
+
+#endif
