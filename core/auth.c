@@ -259,6 +259,10 @@ static void md5_hex_of(const char *a, const void *b, size_t blen, char out[36])
 
 void md5_secret(const char *user, const char *password, char out[36])
 {
+	if (!user || !password) {
+		out[0] = '\0';
+		return;
+	}
 	md5_hex_of(password, user, strlen(user), out);
 }
 
@@ -267,6 +271,10 @@ void md5_response(const char *user, const char *secret, const uint8_t salt[4], c
 	char derived[36];
 	const char *md5sec = secret;
 
+	if (!user || !secret || !salt) {
+		out[0] = '\0';
+		return;
+	}
 	switch (auth_secret_kind(secret)) {
 	case SECRET_MD5:
 		break;
@@ -543,6 +551,12 @@ typedef struct Cursor {
 	const char *end;
 	const char *start;
 } Cursor;
+
+static void cursor_init(Cursor *cur, const char *msg, size_t len)
+{
+	cur->start = cur->p = msg;
+	cur->end = msg + len;
+}
 
 /* Read "<name>=<value>" up to the next ',' (consumed) or the end. */
 static bool read_attr(Cursor *cur, char name, const char **val, size_t *vlen)
@@ -837,7 +851,7 @@ static bool make_server_nonce(ScramServer *s, char *err, size_t errlen)
 bool scram_server_first(ScramServer *s, const char *client_first, size_t len,
                         char *out, size_t outlen, char *err, size_t errlen)
 {
-	Cursor cur = { client_first, client_first + len, client_first };
+	Cursor cur;
 	char flag = 'n', salt64[sizeof(s->salt) * 2];
 	const char *bare;
 	int n;
@@ -847,6 +861,7 @@ bool scram_server_first(ScramServer *s, const char *client_first, size_t len,
 	s->state = SS_FAILED;
 	if (!client_first || memchr(client_first, '\0', len))
 		return fail(err, errlen, "malformed SCRAM message: NUL byte");
+	cursor_init(&cur, client_first, len);
 	if (!parse_gs2_header(&cur, &flag, err, errlen))
 		return false;
 	bare = cur.p;
@@ -943,7 +958,7 @@ static bool verify_proof(ScramServer *s, const char *msg, size_t mlen,
 bool scram_server_final(ScramServer *s, const char *client_final, size_t len,
                         char *out, size_t outlen, char *err, size_t errlen)
 {
-	Cursor cur = { client_final, client_final + len, client_final };
+	Cursor cur;
 	uint8_t proof[SCRAM_KEY_LEN], server_sig[SCRAM_KEY_LEN];
 	char sig64[64];
 	size_t without_len = 0, mlen = 0;
@@ -959,6 +974,7 @@ bool scram_server_final(ScramServer *s, const char *client_final, size_t len,
 	s->state = SS_FAILED;
 	if (!client_final || memchr(client_final, '\0', len))
 		return fail(err, errlen, "malformed SCRAM message: NUL byte");
+	cursor_init(&cur, client_final, len);
 	if (!parse_client_final(s, &cur, want_cb, proof, &without_len, err, errlen))
 		return false;
 	msg = auth_message(s->client_first_bare, s->server_first, client_final, without_len, &mlen);
@@ -1119,7 +1135,7 @@ static bool client_proof(ScramClient *c, const char *sfmsg, size_t sflen, const 
 bool scram_client_final(ScramClient *c, const char *server_first, size_t len,
                         char *out, size_t outsize, size_t *outlen, char *err, size_t errlen)
 {
-	Cursor cur = { server_first, server_first + len, server_first };
+	Cursor cur;
 	ServerFirst sf;
 	uint8_t proof[SCRAM_KEY_LEN];
 	char without[256], proof64[64];
@@ -1132,6 +1148,7 @@ bool scram_client_final(ScramClient *c, const char *server_first, size_t len,
 	memset(&sf, 0, sizeof(sf));
 	if (!server_first || memchr(server_first, '\0', len))
 		return fail(err, errlen, "malformed SCRAM server-first-message: NUL byte");
+	cursor_init(&cur, server_first, len);
 	if (len > sizeof(c->auth_message))
 		return fail(err, errlen, "malformed SCRAM server-first-message: too long");
 	if (!parse_server_first(c, &cur, &sf, err, errlen))
@@ -1169,7 +1186,7 @@ static bool server_error(const char *val, size_t vlen, char *err, size_t errlen)
 
 bool scram_client_verify(ScramClient *c, const char *server_final, size_t len, char *err, size_t errlen)
 {
-	Cursor cur = { server_final, server_final + len, server_final };
+	Cursor cur;
 	uint8_t sig[SCRAM_KEY_LEN];
 	const char *val;
 	size_t vlen;
@@ -1180,6 +1197,7 @@ bool scram_client_verify(ScramClient *c, const char *server_final, size_t len, c
 	c->state = SC_FAILED;
 	if (!server_final || memchr(server_final, '\0', len))
 		return fail(err, errlen, "malformed SCRAM server-final-message: NUL byte");
+	cursor_init(&cur, server_final, len);
 	if (read_attr(&cur, 'e', &val, &vlen))
 		return server_error(val, vlen, err, errlen);
 	if (!read_attr(&cur, 'v', &val, &vlen) ||
