@@ -1,0 +1,1496 @@
+/*
+ * admin.c - the admin console.
+ *
+ * A client that connects to the virtual database "pgbouncer" (or "lagoon")
+ * never gets a server: each simple Query it sends lands here.  The text is
+ * split by a small tokenizer (words, 'quoted strings', "quoted names", "=",
+ * an optional trailing ";"), the first word picks an entry in a dispatch
+ * table, and the entry's handler writes its whole answer -- RowDescription,
+ * DataRows, CommandComplete -- into one PktBuf that starts on the stack.
+ * The dispatcher then appends the single ReadyForQuery and sends it all at
+ * once; a handler that fails leaves an error text instead, and the
+ * dispatcher sends ErrorResponse + ReadyForQuery.  So every query gets
+ * exactly one ReadyForQuery whatever happens.
+ *
+ * The SHOW commands print PgBouncer 1.25's column names in PgBouncer's
+ * order, so exporters and dashboards written for PgBouncer keep working.
+ * Counts come straight from the lengths of the state lists (lagoon.h).
+ *
+ * Access: admin_users may run everything; stats_users only SHOW (and the
+ * harmless SET/SHOW that drivers send when they connect).  The input is
+ * untrusted: every copy is bounded and over-long words are refused.
+ */
+#ifdef HAVE_CONFIG_H
+#include "autoconf.h"
+#endif
+
+#include <event2/event_struct.h>  /* sbuf.h embeds struct event */
+
+#include "admin.h"
+#include "client.h"
+#include "objects.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+#include <time.h>
+
+#ifndef PACKAGE_NAME
+#define PACKAGE_NAME "lagoon"
+#endif
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0.0.0"
+#endif
+
+#define ADMIN_MAX_TOKENS 8       /* words kept from one query */
+#define ADMIN_TOKEN_MAX  1024    /* longest word (a SET value) */
+#define ADMIN_MAX_COLS   32
+#define ADMIN_CELL       80      /* scratch text per cell */
+#define ADMIN_ERR_MAX    512
+#define ADMIN_ECHO_MAX   80      /* query text quoted back in errors */
+#define ADMIN_OUT_STACK  8192
+
+#define T_TEXT 25
+#define T_INT4 23
+#define T_INT8 20
+
+typedef struct AdminCtx AdminCtx;
+typedef bool (*AdminHandler)(AdminCtx *ctx);
+
+/* One word of the query; s is NUL-terminated inside the context. */
+typedef struct AdminTok {
+	char s[ADMIN_TOKEN_MAX];
+	bool quoted;
+} AdminTok;
+
+/* Everything one query needs; lives on admin_handle_query()'s stack. */
+struct AdminCtx {
+	Client *c;
+	const char *sql;
+	int ntok;                         /* words stored in tok[] */
+	int ntok_total;                   /* words seen (may exceed ntok) */
+	bool too_long;                    /* a word was longer than ADMIN_TOKEN_MAX */
+	bool bad_syntax;                  /* unterminated quote, text after ';' */
+	AdminTok tok[ADMIN_MAX_TOKENS];
+	PktBuf *out;                      /* the answer being built */
+	char sqlstate[6];
+	char err[ADMIN_ERR_MAX];
+	bool replied;                     /* handler already answered (or closed) */
+	bool do_shutdown;                 /* after the answer is out */
+	ShutdownMode shutdown_mode;
+	usec_t wall_offset;               /* realtime usec - monotonic usec */
+};
+
+/* A dispatch table entry: first word of the command. */
+typedef struct AdminCmd {
+	const char *name;
+	AdminHandler handler;
+	bool needs_admin;
+	int min_words, max_words;         /* counting the command word */
+} AdminCmd;
+
+/* A SHOW subcommand. */
+typedef struct AdminShow {
+	const char *name;
+	AdminHandler handler;
+} AdminShow;
+
+typedef struct AdminCol {
+	const char *name;
+	uint32_t type;
+} AdminCol;
+
+/* Cells of one DataRow being built. */
+typedef struct AdminRow {
+	int n;
+	const char *vals[ADMIN_MAX_COLS];
+	char scratch[ADMIN_MAX_COLS][ADMIN_CELL];
+} AdminRow;
+
+/* A client or server seen through SHOW CLIENTS / SHOW SERVERS. */
+typedef struct AdminSock {
+	const char *type, *user, *database, *state, *addr, *appname;
+	int port, fd, default_local_port;
+	usec_t connect_time, request_time, wait;
+	bool close_needed;
+	const void *ptr, *link;
+	uint32_t remote_pid;
+	uint64_t id;
+} AdminSock;
+
+#define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* ---- small helpers ----------------------------------------------------- */
+
+bool admin_is_admin_db(const char *name)
+{
+	return name && (strcmp(name, "pgbouncer") == 0 || strcmp(name, "lagoon") == 0);
+}
+
+/* Record an error for the dispatcher to send; returns false for tail calls. */
+static bool admin_fail(AdminCtx *ctx, const char *sqlstate, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bool admin_fail(AdminCtx *ctx, const char *sqlstate, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(ctx->sqlstate, sizeof(ctx->sqlstate), "%s", sqlstate);
+	va_start(ap, fmt);
+	vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+/* Copy untrusted text for an error message: printable ASCII only, bounded. */
+static void admin_sanitize(char *dst, size_t cap, const char *src)
+{
+	size_t i = 0;
+
+	if (cap == 0)
+		return;
+	for (; src && *src && i + 1 < cap; src++) {
+		unsigned char ch = (unsigned char)*src;
+		dst[i++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : ' ';
+	}
+	dst[i] = '\0';
+}
+
+static bool admin_unknown(AdminCtx *ctx)
+{
+	char echo[ADMIN_ECHO_MAX];
+
+	admin_sanitize(echo, sizeof(echo), ctx->sql);
+	return admin_fail(ctx, "42601", "unknown command: %s", echo);
+}
+
+static bool admin_word_is(const AdminCtx *ctx, int i, const char *word)
+{
+	return i < ctx->ntok && !ctx->tok[i].quoted && strcasecmp(ctx->tok[i].s, word) == 0;
+}
+
+static void admin_lower(char *dst, size_t cap, const char *src)
+{
+	size_t i = 0;
+
+	for (; src[i] && i + 1 < cap; i++)
+		dst[i] = (char)tolower((unsigned char)src[i]);
+	dst[i] = '\0';
+}
+
+/* Wall-clock microseconds now, for turning monotonic stamps into dates. */
+static usec_t admin_realtime_usec(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		return (usec_t)time(NULL) * 1000000;
+	return (usec_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- tokenizer --------------------------------------------------------- */
+
+static bool admin_is_word_char(char ch)
+{
+	return ch && !isspace((unsigned char)ch) && ch != '=' && ch != ';' &&
+	       ch != '\'' && ch != '"' && ch != ',';
+}
+
+/* Store one character of the current word, noting overflow. */
+static void admin_tok_put(AdminCtx *ctx, size_t *len, char ch)
+{
+	AdminTok *t;
+
+	if (ctx->ntok_total > ADMIN_MAX_TOKENS)
+		return;
+	t = &ctx->tok[ctx->ntok_total - 1];
+	if (*len + 1 >= sizeof(t->s)) {
+		ctx->too_long = true;
+		return;
+	}
+	t->s[(*len)++] = ch;
+	t->s[*len] = '\0';
+}
+
+/* Begin a new word; returns its slot (or NULL once the table is full). */
+static void admin_tok_begin(AdminCtx *ctx, bool quoted)
+{
+	ctx->ntok_total++;
+	if (ctx->ntok_total <= ADMIN_MAX_TOKENS) {
+		ctx->tok[ctx->ntok].s[0] = '\0';
+		ctx->tok[ctx->ntok].quoted = quoted;
+		ctx->ntok++;
+	}
+}
+
+/* A quoted word: q is ' or "; a doubled quote stands for itself. */
+static const char *admin_scan_quoted(AdminCtx *ctx, const char *p, char q)
+{
+	size_t len = 0;
+
+	admin_tok_begin(ctx, true);
+	for (p++; *p; p++) {
+		if (*p == q) {
+			if (p[1] != q)
+				return p + 1;
+			p++;
+		}
+		admin_tok_put(ctx, &len, *p);
+	}
+	ctx->bad_syntax = true;   /* unterminated */
+	return p;
+}
+
+static const char *admin_scan_word(AdminCtx *ctx, const char *p)
+{
+	size_t len = 0;
+
+	admin_tok_begin(ctx, false);
+	if (!admin_is_word_char(*p)) {        /* "=" or "," alone */
+		admin_tok_put(ctx, &len, *p);
+		return p + 1;
+	}
+	while (admin_is_word_char(*p))
+		admin_tok_put(ctx, &len, *p++);
+	return p;
+}
+
+/* Split sql into words.  Only whitespace and ';' may follow a ';'. */
+static void admin_tokenize(AdminCtx *ctx, const char *sql)
+{
+	const char *p = sql;
+
+	while (*p) {
+		if (isspace((unsigned char)*p)) {
+			p++;
+		} else if (*p == ';') {
+			for (p++; *p; p++)
+				if (!isspace((unsigned char)*p) && *p != ';')
+					ctx->bad_syntax = true;
+			return;
+		} else if (*p == '\'' || *p == '"') {
+			p = admin_scan_quoted(ctx, p, *p);
+		} else {
+			p = admin_scan_word(ctx, p);
+		}
+	}
+}
+
+/* ---- result building --------------------------------------------------- */
+
+static void admin_describe(AdminCtx *ctx, const AdminCol *cols, int n)
+{
+	const char *names[ADMIN_MAX_COLS];
+	uint32_t types[ADMIN_MAX_COLS];
+
+	if (n > ADMIN_MAX_COLS)
+		n = ADMIN_MAX_COLS;
+	for (int i = 0; i < n; i++) {
+		names[i] = cols[i].name;
+		types[i] = cols[i].type;
+	}
+	pkt_row_description(ctx->out, n, names, types);
+}
+
+static void admin_row_init(AdminRow *r)
+{
+	r->n = 0;
+}
+
+static void admin_row_text(AdminRow *r, const char *s)
+{
+	if (r->n < ADMIN_MAX_COLS)
+		r->vals[r->n++] = s;
+}
+
+static void admin_row_fmt(AdminRow *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void admin_row_fmt(AdminRow *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->n >= ADMIN_MAX_COLS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->scratch[r->n], ADMIN_CELL, fmt, ap);
+	va_end(ap);
+	r->vals[r->n] = r->scratch[r->n];
+	r->n++;
+}
+
+static void admin_row_int(AdminRow *r, int64_t v)
+{
+	admin_row_fmt(r, "%" PRId64, v);
+}
+
+static void admin_row_uint(AdminRow *r, uint64_t v)
+{
+	admin_row_fmt(r, "%" PRIu64, v);
+}
+
+/* A monotonic stamp as local wall time "YYYY-MM-DD HH:MM:SS TZ". */
+static void admin_row_time(AdminCtx *ctx, AdminRow *r, usec_t t)
+{
+	struct tm tm;
+	time_t secs;
+
+	if (t <= 0 || r->n >= ADMIN_MAX_COLS) {
+		admin_row_text(r, NULL);
+		return;
+	}
+	secs = (time_t)((t + ctx->wall_offset) / 1000000);
+	if (!localtime_r(&secs, &tm) ||
+	    strftime(r->scratch[r->n], ADMIN_CELL, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0) {
+		admin_row_text(r, NULL);
+		return;
+	}
+	r->vals[r->n] = r->scratch[r->n];
+	r->n++;
+}
+
+/* Emit the row; a column-count mismatch is a bug here, padded with NULLs. */
+static void admin_row_emit(AdminCtx *ctx, AdminRow *r, int ncols)
+{
+	if (r->n != ncols) {
+		log_error("admin: row has %d cells, expected %d", r->n, ncols);
+		while (r->n < ncols && r->n < ADMIN_MAX_COLS)
+			r->vals[r->n++] = NULL;
+	}
+	pkt_data_row(ctx->out, ncols, r->vals);
+}
+
+static bool admin_show_done(AdminCtx *ctx)
+{
+	pkt_command_complete(ctx->out, "SHOW");
+	return true;
+}
+
+static bool admin_done(AdminCtx *ctx, const char *tag)
+{
+	pkt_command_complete(ctx->out, tag);
+	return true;
+}
+
+/* ---- database lookup for the operations -------------------------------- */
+
+/* Resolve word i as a database name; NULL with an error set if unknown. */
+static Database *admin_find_db(AdminCtx *ctx, int i, bool allow_admin)
+{
+	char name[ADMIN_ECHO_MAX];
+	Database *db;
+
+	if (ctx->too_long || strlen(ctx->tok[i].s) >= CF_NAME_MAX) {
+		admin_fail(ctx, "42622", "database name too long");
+		return NULL;
+	}
+	db = db_lookup(ctx->tok[i].s);
+	if (!db || db->dead) {
+		admin_sanitize(name, sizeof(name), ctx->tok[i].s);
+		admin_fail(ctx, "3D000", "no such database: %s", name);
+		return NULL;
+	}
+	if (db->admin && !allow_admin) {
+		admin_fail(ctx, "55000", "cannot do that to the admin database");
+		return NULL;
+	}
+	return db;
+}
+
+/* ---- SHOW VERSION, STATE, HELP, fake parameters ------------------------ */
+
+static bool admin_show_version(AdminCtx *ctx)
+{
+	static const AdminCol cols[] = { { "version", T_TEXT } };
+	AdminRow r;
+
+	admin_describe(ctx, cols, NCOLS(cols));
+	admin_row_init(&r);
+	admin_row_text(&r, PACKAGE_NAME " " PACKAGE_VERSION);
+	admin_row_emit(ctx, &r, NCOLS(cols));
+	return admin_show_done(ctx);
+}
+
+static bool admin_show_state(AdminCtx *ctx)
+{
+	static const AdminCol cols[] = { { "key", T_TEXT }, { "value", T_TEXT } };
+	const char *rows[3][2] = {
+		{ "active", (!lg.paused && lg.shutdown == SHUTDOWN_NONE) ? "yes" : "no" },
+		{ "paused", lg.paused ? "yes" : "no" },
+		{ "suspended", "no" },
+	};
+
+	admin_describe(ctx, cols, NCOLS(cols));
+	for (int i = 0; i < 3; i++)
+		pkt_data_row(ctx->out, 2, rows[i]);
+	return admin_show_done(ctx);
+}
+
+static bool admin_show_help(AdminCtx *ctx)
+{
+	pkt_notice(ctx->out, "00000", "Console usage\n"
+		"\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
+		"\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|LISTS|STATE\n"
+		"\tSHOW PEERS|PEER_POOLS|DNS_HOSTS|DNS_ZONES\n"
+		"\tSET key = arg\n"
+		"\tRELOAD\n"
+		"\tPAUSE [<db>]\n"
+		"\tRESUME [<db>]\n"
+		"\tDISABLE <db>\n"
+		"\tENABLE <db>\n"
+		"\tRECONNECT [<db>]\n"
+		"\tKILL [<db>]\n"
+		"\tKILL_CLIENT <client_id>\n"
+		"\tSHUTDOWN [WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS]");
+	return admin_show_done(ctx);
+}
+
+/* Session parameters drivers ask for on connect, answered locally. */
+static const struct {
+	const char *name;
+	VarId var;                 /* VAR_COUNT: not tracked */
+	const char *dflt;
+} admin_params[] = {
+	{ "client_encoding", VAR_CLIENT_ENCODING, "UTF8" },
+	{ "standard_conforming_strings", VAR_STD_STRINGS, "on" },
+	{ "datestyle", VAR_DATESTYLE, "ISO, MDY" },
+	{ "timezone", VAR_TIMEZONE, "UTC" },
+	{ "default_transaction_isolation", VAR_COUNT, "read committed" },
+};
+
+/* SHOW <parameter>; false (no error set) if name is not one of them. */
+static bool admin_show_param(AdminCtx *ctx, const char *name, bool *handled)
+{
+	AdminCol col;
+	AdminRow r;
+	const char *val;
+
+	*handled = false;
+	for (size_t i = 0; i < sizeof(admin_params) / sizeof(admin_params[0]); i++) {
+		if (strcasecmp(name, admin_params[i].name) != 0)
+			continue;
+		val = admin_params[i].dflt;
+		if (admin_params[i].var != VAR_COUNT && ctx->c->vars.val[admin_params[i].var])
+			val = ctx->c->vars.val[admin_params[i].var];
+		col.name = admin_params[i].name;
+		col.type = T_TEXT;
+		admin_describe(ctx, &col, 1);
+		admin_row_init(&r);
+		admin_row_text(&r, val);
+		admin_row_emit(ctx, &r, 1);
+		*handled = true;
+		return admin_show_done(ctx);
+	}
+	return false;
+}
+
+/* Empty tables for features lagoon does not have (peers, c-ares cache). */
+static bool admin_show_empty(AdminCtx *ctx, const AdminCol *cols, int n)
+{
+	admin_describe(ctx, cols, n);
+	return admin_show_done(ctx);
+}
+
+static bool admin_show_peers(AdminCtx *ctx)
+{
+	static const AdminCol cols[] = {
+		{ "peer_id", T_INT4 }, { "host", T_TEXT }, { "port", T_INT4 }, { "pool_size", T_INT4 },
+	};
+	return admin_show_empty(ctx, cols, NCOLS(cols));
+}
+
+static bool admin_show_peer_pools(AdminCtx *ctx)
+{
+	static const AdminCol cols[] = {
+		{ "peer_id", T_INT4 }, { "cl_active_cancel_req", T_INT8 },
+		{ "cl_waiting_cancel_req", T_INT8 }, { "sv_active_cancel", T_INT8 },
+		{ "sv_login", T_INT8 },
+	};
+	return admin_show_empty(ctx, cols, NCOLS(cols));
+}
+
+static bool admin_show_dns_hosts(AdminCtx *ctx)
+{
+	static const AdminCol cols[] = {
+		{ "hostname", T_TEXT }, { "ttl", T_INT8 }, { "addrs", T_TEXT },
+	};
+	return admin_show_empty(ctx, cols, NCOLS(cols));
+}
+
+static bool admin_show_dns_zones(AdminCtx *ctx)
+{
+	static const AdminCol cols[] = {
+		{ "zonename", T_TEXT }, { "serial", T_TEXT }, { "count", T_INT4 },
+	};
+	return admin_show_empty(ctx, cols, NCOLS(cols));
+}
+
+/* ---- SHOW POOLS -------------------------------------------------------- */
+
+static const AdminCol admin_pool_cols[] = {
+	{ "database", T_TEXT }, { "user", T_TEXT },
+	{ "cl_active", T_INT8 }, { "cl_waiting", T_INT8 },
+	{ "cl_active_cancel_req", T_INT8 }, { "cl_waiting_cancel_req", T_INT8 },
+	{ "sv_active", T_INT8 }, { "sv_active_cancel", T_INT8 },
+	{ "sv_being_canceled", T_INT8 }, { "sv_idle", T_INT8 },
+	{ "sv_used", T_INT8 }, { "sv_tested", T_INT8 }, { "sv_login", T_INT8 },
+	{ "maxwait", T_INT8 }, { "maxwait_us", T_INT8 },
+	{ "pool_mode", T_TEXT }, { "load_balance_hosts", T_TEXT },
+};
+
+/* How long the longest-waiting client of p has waited. */
+static usec_t admin_pool_maxwait(const Pool *p)
+{
+	const List *lists[2] = { &p->waiting_clients, &p->login_wait_clients };
+	const ListNode *n;
+	usec_t oldest = 0;
+
+	for (int i = 0; i < 2; i++) {
+		list_for_each(n, lists[i]) {
+			const Client *c = list_entry(n, Client, node);
+			if (c->wait_start > 0 && (oldest == 0 || c->wait_start < oldest))
+				oldest = c->wait_start;
+		}
+	}
+	if (oldest == 0 || lg.now <= oldest)
+		return 0;
+	return lg.now - oldest;
+}
+
+static const char *admin_pool_mode_text(const Pool *p)
+{
+	if (p->db && p->db->admin)
+		return "statement";
+	return config_pool_mode_name(pool_mode_of(p));
+}
+
+static void admin_pool_row(AdminCtx *ctx, const Pool *p)
+{
+	usec_t wait = admin_pool_maxwait(p);
+	AdminRow r;
+
+	admin_row_init(&r);
+	admin_row_text(&r, p->db ? p->db->name : NULL);
+	admin_row_text(&r, p->user ? p->user->name : NULL);
+	admin_row_int(&r, p->active_clients.count);
+	admin_row_int(&r, p->waiting_clients.count + p->login_wait_clients.count);
+	admin_row_int(&r, 0);
+	admin_row_int(&r, 0);
+	admin_row_int(&r, p->active_servers.count);
+	admin_row_int(&r, 0);
+	admin_row_int(&r, 0);
+	admin_row_int(&r, p->idle_servers.count);
+	admin_row_int(&r, p->used_servers.count);
+	admin_row_int(&r, p->tested_servers.count);
+	admin_row_int(&r, p->login_servers.count);
+	admin_row_int(&r, wait / 1000000);
+	admin_row_int(&r, wait % 1000000);
+	admin_row_text(&r, admin_pool_mode_text(p));
+	admin_row_text(&r, NULL);
+	admin_row_emit(ctx, &r, NCOLS(admin_pool_cols));
+}
+
+static bool admin_show_pools(AdminCtx *ctx)
+{
+	ListNode *n;
+
+	admin_describe(ctx, admin_pool_cols, NCOLS(admin_pool_cols));
+	list_for_each(n, &lg.pools)
+		admin_pool_row(ctx, list_entry(n, Pool, node));
+	return admin_show_done(ctx);
+}
+
+/* ---- SHOW CLIENTS / SERVERS -------------------------------------------- */
+
+static const AdminCol admin_sock_cols[] = {
+	{ "type", T_TEXT }, { "user", T_TEXT }, { "database", T_TEXT },
+	{ "replication", T_TEXT }, { "state", T_TEXT }, { "addr", T_TEXT },
+	{ "port", T_INT4 }, { "local_addr", T_TEXT }, { "local_port", T_INT4 },
+	{ "connect_time", T_TEXT }, { "request_time", T_TEXT },
+	{ "wait", T_INT8 }, { "wait_us", T_INT8 }, { "close_needed", T_INT4 },
+	{ "ptr", T_TEXT }, { "link", T_TEXT }, { "remote_pid", T_INT4 },
+	{ "tls", T_TEXT }, { "application_name", T_TEXT },
+	{ "prepared_statements", T_INT8 }, { "id", T_INT8 },
+};
+
+/* Our end of a socket, as text; "unix" for Unix sockets. */
+static void admin_local_addr(int fd, char *addr, size_t alen, int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const void *ip = NULL;
+
+	snprintf(addr, alen, "unix");
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+		ip = &in->sin_addr;
+		*port = ntohs(in->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+		ip = &in6->sin6_addr;
+		*port = ntohs(in6->sin6_port);
+	}
+	if (ip && !inet_ntop(ss.ss_family, ip, addr, (socklen_t)alen))
+		snprintf(addr, alen, "?");
+}
+
+static void admin_sock_row(AdminCtx *ctx, const AdminSock *k)
+{
+	char local[INET6_ADDRSTRLEN + 8];
+	int local_port = k->default_local_port;
+	AdminRow r;
+
+	admin_local_addr(k->fd, local, sizeof(local), &local_port);
+	admin_row_init(&r);
+	admin_row_text(&r, k->type);
+	admin_row_text(&r, k->user);
+	admin_row_text(&r, k->database);
+	admin_row_text(&r, "none");
+	admin_row_text(&r, k->state);
+	admin_row_text(&r, k->addr);
+	admin_row_int(&r, k->port);
+	admin_row_text(&r, local);
+	admin_row_int(&r, local_port);
+	admin_row_time(ctx, &r, k->connect_time);
+	admin_row_time(ctx, &r, k->request_time);
+	admin_row_int(&r, k->wait / 1000000);
+	admin_row_int(&r, k->wait % 1000000);
+	admin_row_int(&r, k->close_needed ? 1 : 0);
+	admin_row_fmt(&r, "%p", k->ptr);
+	if (k->link)
+		admin_row_fmt(&r, "%p", k->link);
+	else
+		admin_row_text(&r, NULL);
+	admin_row_uint(&r, k->remote_pid);
+	admin_row_text(&r, "");
+	admin_row_text(&r, k->appname ? k->appname : "");
+	admin_row_int(&r, 0);
+	admin_row_uint(&r, k->id);
+	admin_row_emit(ctx, &r, NCOLS(admin_sock_cols));
+}
+
+static const char *admin_client_state(const Client *c)
+{
+	switch (c->state) {
+	case CL_ACTIVE:
+		return (c->link || c->admin) ? "active" : "idle";
+	case CL_WAITING:
+	case CL_WAITING_LOGIN:
+		return "waiting";
+	default:
+		return "login";
+	}
+}
+
+static void admin_client_row(AdminCtx *ctx, const Client *c)
+{
+	AdminSock k;
+
+	memset(&k, 0, sizeof(k));
+	k.type = "C";
+	k.user = c->user ? c->user->name : c->username;
+	k.database = c->db ? c->db->name : c->dbname;
+	k.state = admin_client_state(c);
+	k.addr = c->addr;
+	k.port = c->port;
+	k.fd = c->sbuf.fd;
+	k.default_local_port = lg.cfg ? lg.cfg->listen_port : 0;
+	k.connect_time = c->connect_time;
+	k.request_time = c->request_time;
+	if ((c->state == CL_WAITING || c->state == CL_WAITING_LOGIN) &&
+	    c->wait_start > 0 && lg.now > c->wait_start)
+		k.wait = lg.now - c->wait_start;
+	k.ptr = c;
+	k.link = c->link;
+	k.appname = c->vars.val[VAR_APPLICATION_NAME];
+	k.id = c->id;
+	admin_sock_row(ctx, &k);
+}
+
+static bool admin_show_clients(AdminCtx *ctx)
+{
+	ListNode *n, *m;
+
+	admin_describe(ctx, admin_sock_cols, NCOLS(admin_sock_cols));
+	list_for_each(n, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		const List *lists[3] = { &p->active_clients, &p->waiting_clients,
+		                         &p->login_wait_clients };
+		for (int i = 0; i < 3; i++)
+			list_for_each(m, lists[i])
+				admin_client_row(ctx, list_entry(m, Client, node));
+	}
+	return admin_show_done(ctx);
+}
+
+static const char *admin_server_state(const Server *s)
+{
+	switch (s->state) {
+	case SV_ACTIVE:
+		return "active";
+	case SV_IDLE:
+		return "idle";
+	case SV_USED:
+		return "used";
+	case SV_TESTED:
+		return "tested";
+	case SV_LOGIN:
+		return "new";
+	default:
+		return "closing";
+	}
+}
+
+static void admin_server_row(AdminCtx *ctx, const Server *s)
+{
+	const Pool *p = s->pool;
+	AdminSock k;
+
+	memset(&k, 0, sizeof(k));
+	k.type = "S";
+	k.user = p ? p->login_user : NULL;
+	k.database = (p && p->db) ? p->db->name : NULL;
+	k.state = admin_server_state(s);
+	k.addr = s->addr;
+	k.port = s->port;
+	k.fd = s->sbuf.fd;
+	k.default_local_port = s->port;
+	k.connect_time = s->connect_time;
+	k.request_time = s->request_time;
+	k.close_needed = s->close_needed;
+	k.ptr = s;
+	k.link = s->link;
+	k.remote_pid = s->be_pid;
+	k.appname = s->vars.val[VAR_APPLICATION_NAME];
+	k.id = s->id;
+	admin_sock_row(ctx, &k);
+}
+
+static bool admin_show_servers(AdminCtx *ctx)
+{
+	ListNode *n, *m;
+
+	admin_describe(ctx, admin_sock_cols, NCOLS(admin_sock_cols));
+	list_for_each(n, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		const List *lists[5] = { &p->active_servers, &p->idle_servers,
+		                         &p->used_servers, &p->tested_servers,
+		                         &p->login_servers };
+		for (int i = 0; i < 5; i++)
+			list_for_each(m, lists[i])
+				admin_server_row(ctx, list_entry(m, Server, node));
+	}
+	return admin_show_done(ctx);
+}
+
+/* ---- SHOW CONFIG ------------------------------------------------------- */
+
+static bool admin_show_config(AdminCtx *ctx)
+{
+	static const AdminCol cols[] = {
+		{ "key", T_TEXT }, { "value", T_TEXT }, { "default", T_TEXT },
+		{ "changeable", T_TEXT },
+	};
+	char val[1024], def[1024];
+	const ConfigKeyInfo *keys;
+	size_t nkeys = 0;
+	const char *row[4];
+
+	admin_describe(ctx, cols, NCOLS(cols));
+	keys = config_keys(&nkeys);
+	for (size_t i = 0; keys && i < nkeys; i++) {
+		if (!lg.cfg || !config_value_text(lg.cfg, keys[i].name, val, sizeof(val)))
+			continue;
+		if (!config_default_text(keys[i].name, def, sizeof(def)))
+			def[0] = '\0';
+		row[0] = keys[i].name;
+		row[1] = val;
+		row[2] = def;
+		row[3] = keys[i].reloadable ? "yes" : "no";
+		pkt_data_row(ctx->out, 4, row);
+	}
+	return admin_show_done(ctx);
+}
+
+/* ---- SHOW DATABASES ---------------------------------------------------- */
+
+static const AdminCol admin_db_cols[] = {
+	{ "name", T_TEXT }, { "host", T_TEXT }, { "port", T_INT4 },
+	{ "database", T_TEXT }, { "force_user", T_TEXT }, { "pool_size", T_INT4 },
+	{ "min_pool_size", T_INT4 }, { "reserve_pool_size", T_INT4 },
+	{ "server_lifetime", T_INT8 }, { "pool_mode", T_TEXT },
+	{ "load_balance_hosts", T_TEXT }, { "max_connections", T_INT4 },
+	{ "current_connections", T_INT4 }, { "max_client_connections", T_INT4 },
+	{ "current_client_connections", T_INT4 }, { "paused", T_INT4 },
+	{ "disabled", T_INT4 },
+};
+
+/* A per-database integer, or the global value when the line left it out. */
+static int admin_or(int v, int dflt)
+{
+	return v >= 0 ? v : dflt;
+}
+
+static void admin_admin_db_row(AdminCtx *ctx, const Database *db)
+{
+	const Config *cf = lg.cfg;
+	AdminRow r;
+
+	admin_row_init(&r);
+	admin_row_text(&r, db->name);
+	admin_row_text(&r, NULL);
+	admin_row_int(&r, cf ? cf->listen_port : 0);
+	admin_row_text(&r, db->name);
+	admin_row_text(&r, db->name);
+	admin_row_int(&r, 2);
+	admin_row_int(&r, 0);
+	admin_row_int(&r, 0);
+	admin_row_int(&r, 0);
+	admin_row_text(&r, "statement");
+	admin_row_text(&r, NULL);
+	admin_row_int(&r, 0);
+	admin_row_int(&r, db->server_count);
+	admin_row_int(&r, 0);
+	admin_row_int(&r, db->client_count);
+	admin_row_int(&r, 0);
+	admin_row_int(&r, 0);
+	admin_row_emit(ctx, &r, NCOLS(admin_db_cols));
+}
+
+static void admin_db_row(AdminCtx *ctx, const Database *db)
+{
+	const Config *cf = lg.cfg;
+	const DbDef *d = &db->def;
+	AdminRow r;
+
+	if (db->admin || !cf) {
+		admin_admin_db_row(ctx, db);
+		return;
+	}
+	admin_row_init(&r);
+	admin_row_text(&r, db->name);
+	admin_row_text(&r, d->host[0] ? d->host : NULL);
+	admin_row_int(&r, d->port > 0 ? d->port : 5432);
+	admin_row_text(&r, d->dbname[0] ? d->dbname : db->name);
+	admin_row_text(&r, d->user[0] ? d->user : NULL);
+	admin_row_int(&r, admin_or(d->pool_size, cf->default_pool_size));
+	admin_row_int(&r, admin_or(d->min_pool_size, cf->min_pool_size));
+	admin_row_int(&r, admin_or(d->reserve_pool_size, cf->reserve_pool_size));
+	admin_row_int(&r, cf->server_lifetime / 1000000);
+	admin_row_text(&r, config_pool_mode_name(d->pool_mode != POOL_MODE_UNSET ?
+	                                         d->pool_mode : cf->pool_mode));
+	admin_row_text(&r, NULL);
+	admin_row_int(&r, admin_or(d->max_db_connections, cf->max_db_connections));
+	admin_row_int(&r, db->server_count);
+	admin_row_int(&r, 0);
+	admin_row_int(&r, db->client_count);
+	admin_row_int(&r, db->paused ? 1 : 0);
+	admin_row_int(&r, db->disabled ? 1 : 0);
+	admin_row_emit(ctx, &r, NCOLS(admin_db_cols));
+}
+
+static bool admin_show_databases(AdminCtx *ctx)
+{
+	ListNode *n;
+
+	admin_describe(ctx, admin_db_cols, NCOLS(admin_db_cols));
+	list_for_each(n, &lg.databases)
+		admin_db_row(ctx, list_entry(n, Database, node));
+	return admin_show_done(ctx);
+}
+
+/* ---- SHOW USERS -------------------------------------------------------- */
+
+static bool admin_show_users(AdminCtx *ctx)
+{
+	static const AdminCol cols[] = {
+		{ "name", T_TEXT }, { "pool_size", T_INT4 }, { "reserve_pool_size", T_INT4 },
+		{ "pool_mode", T_TEXT }, { "max_user_connections", T_INT4 },
+		{ "current_connections", T_INT4 }, { "max_user_client_connections", T_INT4 },
+		{ "current_client_connections", T_INT4 },
+	};
+	const Config *cf = lg.cfg;
+	ListNode *n;
+	AdminRow r;
+
+	admin_describe(ctx, cols, NCOLS(cols));
+	list_for_each(n, &lg.users) {
+		const User *u = list_entry(n, User, node);
+		const UserDef *ud = cf ? config_find_user(cf, u->name) : NULL;
+		admin_row_init(&r);
+		admin_row_text(&r, u->name);
+		admin_row_int(&r, ud ? admin_or(ud->pool_size, cf->default_pool_size) :
+		              (cf ? cf->default_pool_size : 0));
+		admin_row_int(&r, ud ? admin_or(ud->reserve_pool_size, cf->reserve_pool_size) :
+		              (cf ? cf->reserve_pool_size : 0));
+		admin_row_text(&r, (ud && ud->pool_mode != POOL_MODE_UNSET) ?
+		               config_pool_mode_name(ud->pool_mode) : NULL);
+		admin_row_int(&r, ud ? admin_or(ud->max_user_connections, cf->max_user_connections) :
+		              (cf ? cf->max_user_connections : 0));
+		admin_row_int(&r, u->server_count);
+		admin_row_int(&r, 0);
+		admin_row_int(&r, u->client_count);
+		admin_row_emit(ctx, &r, NCOLS(cols));
+	}
+	return admin_show_done(ctx);
+}
+
+/* ---- SHOW LISTS -------------------------------------------------------- */
+
+static bool admin_show_lists(AdminCtx *ctx)
+{
+	static const AdminCol cols[] = { { "list", T_TEXT }, { "items", T_INT8 } };
+	int used_clients = lg.login_clients.count + lg.cancel_clients.count;
+	int used_servers = 0;
+	ListNode *n;
+
+	list_for_each(n, &lg.pools) {
+		const Pool *p = list_entry(n, Pool, node);
+		used_clients += p->active_clients.count + p->waiting_clients.count +
+		                p->login_wait_clients.count;
+		used_servers += p->active_servers.count + p->idle_servers.count +
+		                p->used_servers.count + p->tested_servers.count +
+		                p->login_servers.count;
+	}
+	const struct { const char *name; int64_t v; } rows[] = {
+		{ "databases", lg.databases.count }, { "users", lg.users.count },
+		{ "peers", 0 }, { "pools", lg.pools.count }, { "peer_pools", 0 },
+		{ "free_clients", lg.justfree_clients.count }, { "used_clients", used_clients },
+		{ "login_clients", lg.login_clients.count },
+		{ "free_servers", lg.justfree_servers.count }, { "used_servers", used_servers },
+		{ "dns_names", 0 }, { "dns_zones", 0 }, { "dns_queries", 0 }, { "dns_pending", 0 },
+	};
+	admin_describe(ctx, cols, NCOLS(cols));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		AdminRow r;
+		admin_row_init(&r);
+		admin_row_text(&r, rows[i].name);
+		admin_row_int(&r, rows[i].v);
+		admin_row_emit(ctx, &r, 2);
+	}
+	return admin_show_done(ctx);
+}
+
+/* ---- SHOW STATS family ------------------------------------------------- */
+
+typedef struct AdminStats {
+	uint64_t assign, xact, query, recv, sent, xact_time, query_time, wait_time;
+} AdminStats;
+
+static void admin_stats_add(AdminStats *st, const Pool *p)
+{
+	st->assign += p->stat_assign_count;
+	st->xact += p->stat_xact_count;
+	st->query += p->stat_query_count;
+	st->recv += p->stat_bytes_in;
+	st->sent += p->stat_bytes_out;
+	st->xact_time += p->stat_xact_time_us;
+	st->query_time += p->stat_query_time_us;
+	st->wait_time += p->stat_wait_time_us;
+}
+
+/* Totals of all pools of db (db NULL = every pool). */
+static void admin_stats_of(const Database *db, AdminStats *st)
+{
+	ListNode *n;
+
+	memset(st, 0, sizeof(*st));
+	list_for_each(n, &lg.pools) {
+		const Pool *p = list_entry(n, Pool, node);
+		if (!db || p->db == db)
+			admin_stats_add(st, p);
+	}
+}
+
+/*
+ * Averages.  PgBouncer averages over the last stats_period; lagoon keeps
+ * no period snapshots yet, so these are averages since start: rates per
+ * second of uptime, and times per transaction / query / assignment.
+ */
+typedef struct AdminAvg {
+	uint64_t assign, xact, query, recv, sent, xact_time, query_time, wait_time;
+} AdminAvg;
+
+static uint64_t admin_div(uint64_t a, uint64_t b)
+{
+	return b ? a / b : 0;
+}
+
+static void admin_stats_avg(const AdminStats *st, AdminAvg *a)
+{
+	uint64_t up = lg.now > lg.start_time ? (uint64_t)(lg.now - lg.start_time) / 1000000 : 0;
+
+	a->assign = admin_div(st->assign, up);
+	a->xact = admin_div(st->xact, up);
+	a->query = admin_div(st->query, up);
+	a->recv = admin_div(st->recv, up);
+	a->sent = admin_div(st->sent, up);
+	a->xact_time = admin_div(st->xact_time, st->xact);
+	a->query_time = admin_div(st->query_time, st->query);
+	a->wait_time = admin_div(st->wait_time, st->assign);
+}
+
+/* Eight totals then the three prepared-statement counters (always 0). */
+static void admin_row_totals(AdminRow *r, const AdminStats *st)
+{
+	admin_row_uint(r, st->assign);
+	admin_row_uint(r, st->xact);
+	admin_row_uint(r, st->query);
+	admin_row_uint(r, st->recv);
+	admin_row_uint(r, st->sent);
+	admin_row_uint(r, st->xact_time);
+	admin_row_uint(r, st->query_time);
+	admin_row_uint(r, st->wait_time);
+	for (int i = 0; i < 3; i++)
+		admin_row_int(r, 0);
+}
+
+static void admin_row_avgs(AdminRow *r, const AdminStats *st)
+{
+	AdminAvg a;
+
+	admin_stats_avg(st, &a);
+	admin_row_uint(r, a.assign);
+	admin_row_uint(r, a.xact);
+	admin_row_uint(r, a.query);
+	admin_row_uint(r, a.recv);
+	admin_row_uint(r, a.sent);
+	admin_row_uint(r, a.xact_time);
+	admin_row_uint(r, a.query_time);
+	admin_row_uint(r, a.wait_time);
+	for (int i = 0; i < 3; i++)
+		admin_row_int(r, 0);
+}
+
+#define ADMIN_STAT_COLS(pfx, rcv, snt, ppfx) \
+	{ pfx "server_assignment_count", T_INT8 }, { pfx "xact_count", T_INT8 }, \
+	{ pfx "query_count", T_INT8 }, { pfx rcv, T_INT8 }, { pfx snt, T_INT8 }, \
+	{ pfx "xact_time", T_INT8 }, { pfx "query_time", T_INT8 }, \
+	{ pfx "wait_time", T_INT8 }, { ppfx "client_parse_count", T_INT8 }, \
+	{ ppfx "server_parse_count", T_INT8 }, { ppfx "bind_count", T_INT8 }
+
+static const AdminCol admin_stats_cols[] = {
+	{ "database", T_TEXT },
+	ADMIN_STAT_COLS("total_", "received", "sent", "total_"),
+	ADMIN_STAT_COLS("avg_", "recv", "sent", "avg_"),
+};
+static const AdminCol admin_totals_cols[] = {
+	{ "database", T_TEXT },
+	ADMIN_STAT_COLS("", "bytes_received", "bytes_sent", ""),
+};
+static const AdminCol admin_averages_cols[] = {
+	{ "database", T_TEXT },
+	ADMIN_STAT_COLS("", "bytes_received", "bytes_sent", "avg_"),
+};
+
+/* which: 0 = STATS, 1 = STATS_TOTALS, 2 = STATS_AVERAGES */
+static bool admin_show_stats_kind(AdminCtx *ctx, int which)
+{
+	const AdminCol *cols = which == 0 ? admin_stats_cols :
+	                       which == 1 ? admin_totals_cols : admin_averages_cols;
+	int ncols = which == 0 ? NCOLS(admin_stats_cols) :
+	            which == 1 ? NCOLS(admin_totals_cols) : NCOLS(admin_averages_cols);
+	ListNode *n;
+	AdminStats st;
+	AdminRow r;
+
+	admin_describe(ctx, cols, ncols);
+	list_for_each(n, &lg.databases) {
+		const Database *db = list_entry(n, Database, node);
+		admin_stats_of(db, &st);
+		admin_row_init(&r);
+		admin_row_text(&r, db->name);
+		if (which != 2)
+			admin_row_totals(&r, &st);
+		if (which != 1)
+			admin_row_avgs(&r, &st);
+		admin_row_emit(ctx, &r, ncols);
+	}
+	return admin_show_done(ctx);
+}
+
+static bool admin_show_stats(AdminCtx *ctx)
+{
+	return admin_show_stats_kind(ctx, 0);
+}
+
+static bool admin_show_stats_totals(AdminCtx *ctx)
+{
+	return admin_show_stats_kind(ctx, 1);
+}
+
+static bool admin_show_stats_averages(AdminCtx *ctx)
+{
+	return admin_show_stats_kind(ctx, 2);
+}
+
+/* SHOW TOTALS: the STATS columns summed over every database, as rows. */
+static bool admin_show_totals(AdminCtx *ctx)
+{
+	static const AdminCol cols[] = { { "name", T_TEXT }, { "value", T_INT8 } };
+	AdminStats st;
+	AdminRow vals, r;
+
+	admin_stats_of(NULL, &st);
+	admin_row_init(&vals);
+	admin_row_totals(&vals, &st);
+	admin_row_avgs(&vals, &st);
+	admin_describe(ctx, cols, NCOLS(cols));
+	for (int i = 0; i < vals.n && i + 1 < NCOLS(admin_stats_cols); i++) {
+		admin_row_init(&r);
+		admin_row_text(&r, admin_stats_cols[i + 1].name);
+		admin_row_text(&r, vals.vals[i]);
+		admin_row_emit(ctx, &r, 2);
+	}
+	return admin_show_done(ctx);
+}
+
+/* ---- SHOW dispatch ----------------------------------------------------- */
+
+static const AdminShow admin_shows[] = {
+	{ "help", admin_show_help },
+	{ "version", admin_show_version },
+	{ "state", admin_show_state },
+	{ "pools", admin_show_pools },
+	{ "clients", admin_show_clients },
+	{ "servers", admin_show_servers },
+	{ "config", admin_show_config },
+	{ "databases", admin_show_databases },
+	{ "users", admin_show_users },
+	{ "lists", admin_show_lists },
+	{ "stats", admin_show_stats },
+	{ "stats_totals", admin_show_stats_totals },
+	{ "stats_averages", admin_show_stats_averages },
+	{ "totals", admin_show_totals },
+	{ "peers", admin_show_peers },
+	{ "peer_pools", admin_show_peer_pools },
+	{ "dns_hosts", admin_show_dns_hosts },
+	{ "dns_zones", admin_show_dns_zones },
+};
+
+static bool admin_cmd_show(AdminCtx *ctx)
+{
+	const char *what = ctx->tok[1].s;
+	bool handled;
+	bool ok;
+
+	if (ctx->tok[1].quoted || ctx->too_long)
+		return admin_unknown(ctx);
+	for (size_t i = 0; i < sizeof(admin_shows) / sizeof(admin_shows[0]); i++)
+		if (strcasecmp(what, admin_shows[i].name) == 0)
+			return admin_shows[i].handler(ctx);
+	ok = admin_show_param(ctx, what, &handled);
+	return handled ? ok : admin_unknown(ctx);
+}
+
+/* ---- SET --------------------------------------------------------------- */
+
+/* SET of something that is not a lagoon setting: what drivers send on
+ * connect.  Tracked session parameters are remembered for SHOW. */
+static bool admin_fake_set(AdminCtx *ctx)
+{
+	int v = 2;
+
+	if (ctx->ntok >= 3 && (admin_word_is(ctx, 2, "=") || admin_word_is(ctx, 2, "to")))
+		v = 3;
+	if (ctx->ntok_total == v + 1 && ctx->ntok > v && !ctx->too_long &&
+	    !ctx->tok[1].quoted) {
+		if (!varcache_set_by_name(&ctx->c->vars, ctx->tok[1].s, ctx->tok[v].s))
+			log_debug("admin: SET %s ignored", ctx->tok[1].s);
+	}
+	return admin_done(ctx, "SET");
+}
+
+static bool admin_cmd_set(AdminCtx *ctx)
+{
+	char key[CF_NAME_MAX], probe[64], err[ADMIN_ERR_MAX];
+
+	if (ctx->ntok < 2 || strlen(ctx->tok[1].s) >= sizeof(key))
+		return admin_fake_set(ctx);
+	admin_lower(key, sizeof(key), ctx->tok[1].s);
+	if (!lg.cfg || !config_value_text(lg.cfg, key, probe, sizeof(probe)))
+		return admin_fake_set(ctx);
+	if (!ctx->c->admin_superuser)
+		return admin_fail(ctx, "42501", "admin access needed");
+	if (ctx->ntok_total != 4 || !(admin_word_is(ctx, 2, "=") || admin_word_is(ctx, 2, "to")))
+		return admin_fail(ctx, "42601", "syntax error: SET key = value");
+	if (ctx->too_long)
+		return admin_fail(ctx, "22001", "value too long");
+	if (!config_set(lg.cfg, key, ctx->tok[3].s, err, sizeof(err)))
+		return admin_fail(ctx, "22023", "%s", err);
+	clog_msg(LOG_LVL_LOG, ctx->c, "admin: SET %s", key);
+	return admin_done(ctx, "SET");
+}
+
+/* ---- operations -------------------------------------------------------- */
+
+static bool admin_cmd_reload(AdminCtx *ctx)
+{
+	char err[ADMIN_ERR_MAX];
+
+	err[0] = '\0';
+	clog_msg(LOG_LVL_LOG, ctx->c, "admin: RELOAD");
+	if (!lagoon_reload(err, sizeof(err)))
+		return admin_fail(ctx, "F0000", "%s", err[0] ? err : "reload failed");
+	return admin_done(ctx, "RELOAD");
+}
+
+static bool admin_cmd_shutdown(AdminCtx *ctx)
+{
+	ShutdownMode mode = SHUTDOWN_IMMEDIATE;
+
+	if (admin_word_is(ctx, 1, "WAIT_FOR_SERVERS"))
+		mode = SHUTDOWN_WAIT_SERVERS;
+	else if (admin_word_is(ctx, 1, "WAIT_FOR_CLIENTS"))
+		mode = SHUTDOWN_WAIT_CLIENTS;
+	else if (ctx->ntok > 1)
+		return admin_unknown(ctx);
+	clog_msg(LOG_LVL_LOG, ctx->c, "admin: SHUTDOWN");
+	ctx->do_shutdown = true;
+	ctx->shutdown_mode = mode;
+	return admin_done(ctx, "SHUTDOWN");
+}
+
+/* Resolve the optional database argument of PAUSE/RESUME/KILL/RECONNECT.
+ * *db = NULL means all; false if the name is bad. */
+static bool admin_opt_db(AdminCtx *ctx, Database **db)
+{
+	*db = NULL;
+	if (ctx->ntok < 2)
+		return true;
+	*db = admin_find_db(ctx, 1, false);
+	return *db != NULL;
+}
+
+static bool admin_cmd_pause(AdminCtx *ctx)
+{
+	Database *db;
+
+	if (!admin_opt_db(ctx, &db))
+		return false;
+	clog_msg(LOG_LVL_LOG, ctx->c, "admin: PAUSE %s", db ? db->name : "");
+	lagoon_pause(db);
+	return admin_done(ctx, "PAUSE");
+}
+
+static bool admin_cmd_resume(AdminCtx *ctx)
+{
+	Database *db;
+
+	if (!admin_opt_db(ctx, &db))
+		return false;
+	clog_msg(LOG_LVL_LOG, ctx->c, "admin: RESUME %s", db ? db->name : "");
+	lagoon_resume(db);
+	return admin_done(ctx, "RESUME");
+}
+
+static bool admin_cmd_kill(AdminCtx *ctx)
+{
+	Database *db;
+	ListNode *n, *tmp;
+
+	if (!admin_opt_db(ctx, &db))
+		return false;
+	clog_msg(LOG_LVL_LOG, ctx->c, "admin: KILL %s", db ? db->name : "");
+	if (db) {
+		lagoon_kill_db(db);
+		return admin_done(ctx, "KILL");
+	}
+	list_for_each_safe(n, tmp, &lg.databases) {
+		Database *d = list_entry(n, Database, node);
+		if (!d->admin)
+			lagoon_kill_db(d);
+	}
+	return admin_done(ctx, "KILL");
+}
+
+static bool admin_cmd_reconnect(AdminCtx *ctx)
+{
+	Database *db;
+
+	if (!admin_opt_db(ctx, &db))
+		return false;
+	clog_msg(LOG_LVL_LOG, ctx->c, "admin: RECONNECT %s", db ? db->name : "");
+	lagoon_reconnect(db);
+	return admin_done(ctx, "RECONNECT");
+}
+
+static bool admin_set_disabled(AdminCtx *ctx, bool disabled, const char *tag)
+{
+	Database *db = admin_find_db(ctx, 1, false);
+
+	if (!db)
+		return false;
+	clog_msg(LOG_LVL_LOG, ctx->c, "admin: %s %s", tag, db->name);
+	db->disabled = disabled;
+	return admin_done(ctx, tag);
+}
+
+static bool admin_cmd_disable(AdminCtx *ctx)
+{
+	return admin_set_disabled(ctx, true, "DISABLE");
+}
+
+static bool admin_cmd_enable(AdminCtx *ctx)
+{
+	return admin_set_disabled(ctx, false, "ENABLE");
+}
+
+/* The client with this id on any list a live client can be on. */
+static Client *admin_find_client(uint64_t id)
+{
+	ListNode *n, *m;
+
+	list_for_each(m, &lg.login_clients) {
+		Client *c = list_entry(m, Client, node);
+		if (c->id == id)
+			return c;
+	}
+	list_for_each(n, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		List *lists[3] = { &p->active_clients, &p->waiting_clients,
+		                   &p->login_wait_clients };
+		for (int i = 0; i < 3; i++) {
+			list_for_each(m, lists[i]) {
+				Client *c = list_entry(m, Client, node);
+				if (c->id == id)
+					return c;
+			}
+		}
+	}
+	return NULL;
+}
+
+static bool admin_cmd_kill_client(AdminCtx *ctx)
+{
+	const char *s = ctx->tok[1].s;
+	char *end = NULL;
+	unsigned long long id;
+	Client *target;
+
+	if (ctx->too_long || !isdigit((unsigned char)s[0]))
+		return admin_fail(ctx, "22023", "KILL_CLIENT needs a client id");
+	id = strtoull(s, &end, 10);
+	if (!end || *end || strlen(s) > 20)
+		return admin_fail(ctx, "22023", "KILL_CLIENT needs a client id");
+	target = admin_find_client((uint64_t)id);
+	if (!target)
+		return admin_fail(ctx, "42704", "no such client: %llu", id);
+	clog_msg(LOG_LVL_LOG, ctx->c, "admin: KILL_CLIENT %llu", id);
+	if (target == ctx->c)
+		ctx->replied = true;    /* no answer: the caller goes away */
+	else
+		pkt_command_complete(ctx->out, "KILL_CLIENT");
+	client_fatal(target, "57P01", "client killed by admin");
+	return true;
+}
+
+/* ---- dispatcher -------------------------------------------------------- */
+
+static const AdminCmd admin_cmds[] = {
+	/* name          handler                 admin  words  */
+	{ "SHOW",        admin_cmd_show,         false, 2, 2 },
+	{ "SET",         admin_cmd_set,          false, 1, 1000000 },
+	{ "RELOAD",      admin_cmd_reload,       true,  1, 1 },
+	{ "SHUTDOWN",    admin_cmd_shutdown,     true,  1, 2 },
+	{ "PAUSE",       admin_cmd_pause,        true,  1, 2 },
+	{ "RESUME",      admin_cmd_resume,       true,  1, 2 },
+	{ "KILL",        admin_cmd_kill,         true,  1, 2 },
+	{ "RECONNECT",   admin_cmd_reconnect,    true,  1, 2 },
+	{ "DISABLE",     admin_cmd_disable,      true,  2, 2 },
+	{ "ENABLE",      admin_cmd_enable,       true,  2, 2 },
+	{ "KILL_CLIENT", admin_cmd_kill_client,  true,  2, 2 },
+};
+
+/* Run the command in ctx; false with ctx->err set on failure. */
+static bool admin_dispatch(AdminCtx *ctx)
+{
+	const AdminCmd *cmd = NULL;
+
+	if (ctx->bad_syntax || ctx->tok[0].quoted)
+		return admin_unknown(ctx);
+	for (size_t i = 0; i < sizeof(admin_cmds) / sizeof(admin_cmds[0]); i++) {
+		if (strcasecmp(ctx->tok[0].s, admin_cmds[i].name) == 0) {
+			cmd = &admin_cmds[i];
+			break;
+		}
+	}
+	if (!cmd || ctx->ntok_total < cmd->min_words || ctx->ntok_total > cmd->max_words)
+		return admin_unknown(ctx);
+	if (cmd->needs_admin && !ctx->c->admin_superuser)
+		return admin_fail(ctx, "42501", "admin access needed");
+	return cmd->handler(ctx);
+}
+
+/* Send what the handler built (or its error), then run deferred actions. */
+static void admin_finish(AdminCtx *ctx, bool ok)
+{
+	Client *c = ctx->c;
+
+	if (ctx->replied) {
+		pkt_free(ctx->out);
+		return;
+	}
+	if (ok) {
+		pkt_ready(ctx->out, 'I');
+		if (ctx->out->failed) {
+			ok = false;
+			admin_fail(ctx, "53200", "out of memory");
+		}
+	}
+	if (ok) {
+		if (!client_send_pkt(c, ctx->out))
+			log_debug("admin: client went away during the answer");
+	} else {
+		client_send_error_ready(c, ctx->sqlstate, "%s", ctx->err);
+	}
+	pkt_free(ctx->out);
+	if (ok && ctx->do_shutdown)
+		lagoon_shutdown(ctx->shutdown_mode);
+}
+
+/* Only whitespace and semicolons: PostgreSQL answers EmptyQueryResponse. */
+static void admin_empty_query(Client *c)
+{
+	uint8_t buf[64];
+	PktBuf p;
+
+	pkt_init(&p, buf, sizeof(buf));
+	pkt_empty_query(&p);
+	pkt_ready(&p, 'I');
+	if (!p.failed && !client_send_pkt(c, &p))
+		log_debug("admin: client went away");
+	pkt_free(&p);
+}
+
+void admin_handle_query(Client *c, const char *sql)
+{
+	uint8_t stack[ADMIN_OUT_STACK];
+	AdminCtx ctx;
+	PktBuf out;
+	bool ok;
+
+	if (!c)
+		return;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.c = c;
+	ctx.sql = sql ? sql : "";
+	admin_tokenize(&ctx, ctx.sql);
+	if (ctx.ntok_total == 0 && !ctx.bad_syntax) {
+		admin_empty_query(c);
+		return;
+	}
+	pkt_init(&out, stack, sizeof(stack));
+	ctx.out = &out;
+	ctx.wall_offset = admin_realtime_usec() - get_time_usec();
+	ok = admin_dispatch(&ctx);
+	admin_finish(&ctx, ok);
+}
