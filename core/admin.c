@@ -380,6 +380,22 @@ static bool admin_done(AdminCtx *ctx, const char *tag)
 
 /* ---- database lookup for the operations -------------------------------- */
 
+/* An existing database by name.  Unlike db_lookup() this never creates
+ * an autodb from the "*" entry: PAUSE typo must not invent a database. */
+static Database *admin_lookup_db(const char *name)
+{
+	ListNode *n;
+
+	if (admin_is_admin_db(name))
+		return admin_db();
+	list_for_each(n, &lg.databases) {
+		Database *db = list_entry(n, Database, node);
+		if (!db->dead && !db->admin && strcmp(db->name, name) == 0)
+			return db;
+	}
+	return NULL;
+}
+
 /* Resolve word i as a database name; NULL with an error set if unknown. */
 static Database *admin_find_db(AdminCtx *ctx, int i, bool allow_admin)
 {
@@ -390,8 +406,8 @@ static Database *admin_find_db(AdminCtx *ctx, int i, bool allow_admin)
 		admin_fail(ctx, "42622", "database name too long");
 		return NULL;
 	}
-	db = db_lookup(ctx->tok[i].s);
-	if (!db || db->dead) {
+	db = admin_lookup_db(ctx->tok[i].s);
+	if (!db) {
 		admin_sanitize(name, sizeof(name), ctx->tok[i].s);
 		admin_fail(ctx, "3D000", "no such database: %s", name);
 		return NULL;
