@@ -684,7 +684,7 @@ static void admin_sock_row(AdminCtx *ctx, const AdminSock *k)
 	if (k->link)
 		admin_row_fmt(&r, "%p", k->link);
 	else
-		admin_row_text(&r, NULL);
+		admin_row_text(&r, "");
 	admin_row_uint(&r, k->remote_pid);
 	admin_row_text(&r, "");
 	admin_row_text(&r, k->appname ? k->appname : "");
@@ -901,8 +901,9 @@ static void admin_db_row(AdminCtx *ctx, const Database *db)
 	admin_row_int(&r, admin_or(d->min_pool_size, cf->min_pool_size));
 	admin_row_int(&r, admin_or(d->reserve_pool_size, cf->reserve_pool_size));
 	admin_row_int(&r, cf->server_lifetime / 1000000);
-	admin_row_text(&r, config_pool_mode_name(d->pool_mode != POOL_MODE_UNSET ?
-	                                         d->pool_mode : cf->pool_mode));
+	/* like PgBouncer: NULL unless the database line sets it */
+	admin_row_text(&r, d->pool_mode != POOL_MODE_UNSET ?
+	               config_pool_mode_name(d->pool_mode) : NULL);
 	admin_row_text(&r, NULL);
 	admin_row_int(&r, admin_or(d->max_db_connections, cf->max_db_connections));
 	admin_row_int(&r, db->server_count);
@@ -1292,9 +1293,24 @@ static bool admin_cmd_pause(AdminCtx *ctx)
 
 	if (!admin_opt_db(ctx, &db))
 		return false;
+	if (db ? db->paused : lg.paused)
+		return admin_fail(ctx, "55000", "%s", db ? "already paused" : "already suspended/paused");
 	clog_msg(LOG_LVL_LOG, ctx->c, "admin: PAUSE %s", db ? db->name : "");
 	lagoon_pause(db);
 	return admin_done(ctx, "PAUSE");
+}
+
+/* Anything to RESUME?  PAUSE and KILL leave the global or a db flag. */
+static bool admin_any_paused(void)
+{
+	ListNode *n;
+
+	if (lg.paused)
+		return true;
+	list_for_each(n, &lg.databases)
+		if (list_entry(n, Database, node)->paused)
+			return true;
+	return false;
 }
 
 static bool admin_cmd_resume(AdminCtx *ctx)
@@ -1303,6 +1319,10 @@ static bool admin_cmd_resume(AdminCtx *ctx)
 
 	if (!admin_opt_db(ctx, &db))
 		return false;
+	if (db && !db->paused)
+		return admin_fail(ctx, "55000", "database %s is not paused", db->name);
+	if (!db && !admin_any_paused())
+		return admin_fail(ctx, "55000", "pooler is not paused/suspended");
 	clog_msg(LOG_LVL_LOG, ctx->c, "admin: RESUME %s", db ? db->name : "");
 	lagoon_resume(db);
 	return admin_done(ctx, "RESUME");
