@@ -44,6 +44,7 @@ typedef struct SBufMsg {
 	const uint8_t *data; /* start of the message (type byte / length word) */
 	uint32_t avail;      /* bytes of it in the buffer */
 	bool complete;       /* avail == len */
+	bool bad;            /* length word out of range: the owner must close */
 } SBufMsg;
 
 typedef enum SBufEvent {
@@ -66,6 +67,7 @@ struct SBuf {
 	bool connecting;
 	bool closed;
 	bool in_callback;
+	bool want_write;     /* a peer's forwarded data waits for us to drain */
 	struct event ev;     /* read/write interest on fd */
 	short ev_flags;      /* flags ev is armed with (0 = not armed) */
 	SBuf *dst;           /* where forwarded bytes go (the linked peer) */

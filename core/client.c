@@ -1,0 +1,725 @@
+/*
+ * client.c - the client-side protocol state machine.
+ *
+ *   accept -> CL_LOGIN: startup packet (SSLRequest/GSSENCRequest answered
+ *   'N', CancelRequest forwarded), authentication against the auth_file
+ *   -> CL_WAITING_LOGIN until the pool knows the server parameters
+ *   -> welcome (AuthenticationOk, ParameterStatus, BackendKeyData,
+ *   ReadyForQuery) -> CL_ACTIVE.
+ *
+ * In CL_ACTIVE the first message of a transaction takes a server from the
+ * pool (or parks the client in CL_WAITING with its bytes unread); every
+ * message is forwarded after the server side has noted what reply it
+ * expects.  The server side decides when the transaction is over and
+ * releases the link (server.c).
+ */
+#include "autoconf.h"
+
+#include "client.h"
+#include "server.h"
+#include "objects.h"
+#include "admin.h"
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#define STARTUP_MAX_LEN 10000
+#define ADMIN_QUERY_MAX (64 * 1024)
+#define AUTH_MSG_MAX 8192
+
+static SBufAction client_proto(SBuf *sb, const SBufMsg *msg);
+static void client_event(SBuf *sb, SBufEvent ev);
+
+/* ---- output helpers -------------------------------------------------- */
+
+bool client_send_pkt(Client *c, PktBuf *p)
+{
+	if (p->failed) {
+		client_close(c, "out of memory building a reply");
+		return false;
+	}
+	if (!sbuf_send_local(&c->sbuf, p->buf, p->len)) {
+		client_close(c, "write to client failed");
+		return false;
+	}
+	return true;
+}
+
+static void client_vfatal(Client *c, const char *sqlstate, const char *fmt, va_list ap)
+{
+	char msg[512];
+	uint8_t stack[600];
+	PktBuf p;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pkt_init(&p, stack, sizeof(stack));
+	pkt_error(&p, "FATAL", sqlstate, "%s", msg);
+	if (!p.failed)
+		(void)sbuf_send_local(&c->sbuf, p.buf, p.len);
+	pkt_free(&p);
+	client_close(c, "%s", msg);
+}
+
+void client_fatal(Client *c, const char *sqlstate, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->state == CL_JUSTFREE)
+		return;
+	va_start(ap, fmt);
+	client_vfatal(c, sqlstate, fmt, ap);
+	va_end(ap);
+}
+
+void client_send_error_ready(Client *c, const char *sqlstate, const char *fmt, ...)
+{
+	char msg[512];
+	uint8_t stack[600];
+	PktBuf p;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pkt_init(&p, stack, sizeof(stack));
+	pkt_error(&p, "ERROR", sqlstate, "%s", msg);
+	pkt_ready(&p, 'I');
+	(void)client_send_pkt(c, &p);
+	pkt_free(&p);
+}
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+static void client_addr_text(Client *c, const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, c->addr, sizeof(c->addr));
+		c->port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, c->addr, sizeof(c->addr));
+		c->port = ntohs(in6->sin6_port);
+	} else {
+		snprintf(c->addr, sizeof(c->addr), "unix");
+		c->port = 0;
+	}
+}
+
+Client *client_accept(int fd, const struct sockaddr *sa, socklen_t salen, bool is_unix)
+{
+	Client *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	(void)salen;
+	sbuf_init(&c->sbuf, client_proto, client_event);
+	c->sbuf.startup = true;
+	list_node_init(&c->node);
+	list_node_init(&c->cancel_node);
+	c->id = lg.next_client_id++;
+	c->is_unix = is_unix;
+	client_addr_text(c, sa);
+	if (is_unix) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+			c->peer_uid = cred.uid;
+		else
+			c->peer_uid = (uint32_t)-1;
+	}
+	c->connect_time = c->request_time = lg.now;
+	client_change_state(c, CL_LOGIN);
+	lg.client_count++;
+	if (!sbuf_accept(&c->sbuf, fd, lg.base)) {
+		close(fd);
+		c->sbuf.fd = -1;
+		client_close(c, "cannot watch the socket");
+		return NULL;
+	}
+	return c;
+}
+
+/* The client leaves while linked: keep the server only if it is clean. */
+static void client_unlink_server(Client *c)
+{
+	Server *s = c->link;
+
+	if (!s)
+		return;
+	if (s->tx_status == 'I' && s->pending_rfq == 0 && !s->unsynced && !s->in_copy_in &&
+	    !s->in_copy_out && sbuf_is_empty(&s->sbuf) && pool_mode_of(s->pool) != POOL_MODE_SESSION) {
+		server_release(s);
+	} else if (pool_mode_of(s->pool) == POOL_MODE_SESSION && s->tx_status == 'I' &&
+	           s->pending_rfq == 0 && !s->unsynced && !s->in_copy_in && !s->in_copy_out) {
+		server_release(s);
+	} else {
+		s->dirty_close = true;
+		server_close(s, "client disconnected in a transaction or with a query running");
+	}
+}
+
+void client_close(Client *c, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+	Pool *p = c->pool;
+
+	if (c->state == CL_JUSTFREE)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (c->welcomed ? lg.cfg->log_disconnections : lg.cfg->log_pooler_errors)
+		clog_msg(LOG_LVL_LOG, c, "closing because: %s (age=%llds)", reason,
+		         (long long)((lg.now - c->connect_time) / 1000000));
+	client_unlink_server(c);
+	cancel_unregister(c);
+	if (c->db && c->db->client_count > 0 && c->welcomed)
+		c->db->client_count--;
+	if (c->user && c->user->client_count > 0 && c->welcomed)
+		c->user->client_count--;
+	sbuf_close(&c->sbuf);
+	lg.client_count--;
+	client_change_state(c, CL_JUSTFREE);
+	if (c->scram)
+		memset(c->scram, 0, sizeof(*c->scram));
+	if (p)
+		pool_activate(p);
+}
+
+static void client_event(SBuf *sb, SBufEvent ev)
+{
+	Client *c = (Client *)sb;
+
+	switch (ev) {
+	case SBUF_EV_EOF:
+		client_close(c, c->sbuf.startup ? "client closed the connection during startup"
+		                                 : "client closed the connection");
+		break;
+	case SBUF_EV_SEND_FAILED:
+		client_close(c, "sending to the client failed");
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- welcome --------------------------------------------------------- */
+
+static void client_send_welcome(Client *c)
+{
+	uint8_t stack[2048];
+	PktBuf p;
+	Pool *pool = c->pool;
+
+	pkt_init(&p, stack, sizeof(stack));
+	pkt_auth_request(&p, AUTH_REQ_OK, NULL, 0);
+	if (c->admin) {
+		pkt_param_status(&p, "server_version", "15.0 (" PACKAGE_NAME " " PACKAGE_VERSION ")");
+		pkt_param_status(&p, "client_encoding", c->vars.val[VAR_CLIENT_ENCODING] ? c->vars.val[VAR_CLIENT_ENCODING] : "UTF8");
+		pkt_param_status(&p, "server_encoding", "UTF8");
+		pkt_param_status(&p, "DateStyle", "ISO, MDY");
+		pkt_param_status(&p, "standard_conforming_strings", "on");
+		pkt_param_status(&p, "integer_datetimes", "on");
+		pkt_param_status(&p, "TimeZone", "UTC");
+	} else {
+		/* the pool's parameters, with the client's own values on top */
+		for (int i = 0; i < VAR_COUNT; i++) {
+			if (!c->vars.val[i] && pool->server_params.val[i])
+				(void)varcache_set(&c->vars, (VarId)i, pool->server_params.val[i]);
+		}
+		pkt_put_bytes(&p, pool->welcome.buf, pool->welcome.len);
+		for (int i = 0; i < VAR_COUNT; i++) {
+			if (c->vars.val[i] && (!pool->server_params.val[i] ||
+			                       strcmp(c->vars.val[i], pool->server_params.val[i]) != 0))
+				pkt_param_status(&p, varcache_name((VarId)i), c->vars.val[i]);
+		}
+	}
+	pkt_backend_key(&p, c->cancel_pid, c->cancel_key);
+	pkt_ready(&p, 'I');
+	if (!client_send_pkt(c, &p)) {
+		pkt_free(&p);
+		return;
+	}
+	pkt_free(&p);
+	c->welcomed = true;
+	c->db->client_count++;
+	c->user->client_count++;
+	c->request_time = lg.now;
+	client_change_state(c, CL_ACTIVE);
+	cancel_register(c);
+	if (lg.cfg->log_connections)
+		clog_msg(LOG_LVL_LOG, c, "login successful");
+}
+
+void client_login_done(Client *c, const char *error)
+{
+	if (error) {
+		client_fatal(c, "08P01", "%s", error);
+		return;
+	}
+	client_send_welcome(c);
+}
+
+/* Authentication succeeded: check access, find the pool, welcome. */
+static void client_auth_ok(Client *c)
+{
+	c->auth_step = AUTH_STEP_NONE;
+	free(c->scram);
+	c->scram = NULL;
+	free(c->auth_secret);
+	c->auth_secret = NULL;
+	if (!c->db) {
+		client_fatal(c, "3D000", "database \"%s\" does not exist", c->dbname);
+		return;
+	}
+	if (c->admin) {
+		bool su = config_list_contains(lg.cfg->admin_users, c->username);
+		bool peer = c->is_unix && c->peer_uid == (uint32_t)getuid() &&
+			(su || strcmp(c->username, "pgbouncer") == 0 || strcmp(c->username, "lagoon") == 0);
+		if (!su && !peer && !config_list_contains(lg.cfg->stats_users, c->username)) {
+			client_fatal(c, "28000", "not allowed");
+			return;
+		}
+		c->admin_superuser = su || peer;
+	}
+	c->user = user_get(c->username);
+	c->pool = c->user ? pool_get(c->db, c->user) : NULL;
+	if (!c->pool) {
+		client_fatal(c, "53200", "out of memory");
+		return;
+	}
+	if (c->admin || c->pool->welcome_ok) {
+		client_send_welcome(c);
+		return;
+	}
+	client_change_state(c, CL_WAITING_LOGIN);
+	sbuf_pause(&c->sbuf);
+	pool_activate(c->pool);
+	if (c->state == CL_WAITING_LOGIN && c->pool->last_connect_failed &&
+	    pool_server_count(c->pool) == 0 && c->pool->last_login_error[0] &&
+	    lg.now - c->pool->last_connect_failed < lg.cfg->server_login_retry)
+		client_login_done(c, c->pool->last_login_error);
+}
+
+static void client_auth_failed(Client *c)
+{
+	client_fatal(c, "28P01", "password authentication failed for user \"%s\"", c->username);
+}
+
+/* ---- authentication -------------------------------------------------- */
+
+static void client_send_auth(Client *c, uint32_t code, const void *data, size_t len)
+{
+	uint8_t stack[256];
+	PktBuf p;
+
+	pkt_init(&p, stack, sizeof(stack));
+	pkt_auth_request(&p, code, data, len);
+	(void)client_send_pkt(c, &p);
+	pkt_free(&p);
+}
+
+static void client_start_scram(Client *c)
+{
+	static const char mechs[] = "SCRAM-SHA-256\0";
+
+	c->scram = calloc(1, sizeof(*c->scram));
+	if (!c->scram) {
+		client_fatal(c, "53200", "out of memory");
+		return;
+	}
+	/* a NULL secret runs a mock exchange that fails at the end */
+	if (!scram_server_init(c->scram, c->username, c->auth_secret, 0)) {
+		free(c->auth_secret);
+		c->auth_secret = NULL;
+		(void)scram_server_init(c->scram, c->username, NULL, 0);
+	}
+	c->auth_step = AUTH_STEP_SCRAM_FIRST;
+	client_send_auth(c, AUTH_REQ_SASL, mechs, sizeof(mechs));
+}
+
+/* Decide how this client proves who it is. */
+static void client_start_auth(Client *c)
+{
+	int type = lg.cfg->auth_type;
+	const char *secret = lg.authfile ? authfile_lookup(lg.authfile, c->username) : NULL;
+
+	if (c->admin && c->is_unix && c->peer_uid == (uint32_t)getuid() &&
+	    (config_list_contains(lg.cfg->admin_users, c->username) ||
+	     strcmp(c->username, "pgbouncer") == 0 || strcmp(c->username, "lagoon") == 0)) {
+		client_auth_ok(c);
+		return;
+	}
+	if (type == AUTH_TYPE_TRUST || type == AUTH_TYPE_ANY) {
+		client_auth_ok(c);
+		return;
+	}
+	c->auth_secret = secret ? strdup(secret) : NULL;
+	if (secret && !c->auth_secret) {
+		client_fatal(c, "53200", "out of memory");
+		return;
+	}
+	if (type == AUTH_TYPE_SCRAM || (type == AUTH_TYPE_MD5 && secret &&
+	                                auth_secret_kind(secret) == SECRET_SCRAM)) {
+		client_start_scram(c);
+	} else if (type == AUTH_TYPE_MD5) {
+		if (!auth_random_bytes(c->md5_salt, sizeof(c->md5_salt))) {
+			client_fatal(c, "58000", "could not generate random salt");
+			return;
+		}
+		c->auth_step = AUTH_STEP_MD5;
+		client_send_auth(c, AUTH_REQ_MD5, c->md5_salt, sizeof(c->md5_salt));
+	} else {
+		c->auth_step = AUTH_STEP_PASSWORD;
+		client_send_auth(c, AUTH_REQ_PASSWORD, NULL, 0);
+	}
+}
+
+static bool client_check_plain(Client *c, const char *password)
+{
+	char md5[36];
+
+	if (!c->auth_secret)
+		return false;
+	switch (auth_secret_kind(c->auth_secret)) {
+	case SECRET_PLAIN:
+		return auth_str_equal(c->auth_secret, password);
+	case SECRET_MD5:
+		md5_secret(c->username, password, md5);
+		return auth_str_equal(c->auth_secret, md5);
+	default:
+		return false;
+	}
+}
+
+static void client_scram_step(Client *c, PktReader *r)
+{
+	char out[1024];
+	char err[256];
+	const char *data;
+	size_t len;
+
+	if (c->auth_step == AUTH_STEP_SCRAM_FIRST) {
+		const char *mech = pkt_get_str(r);
+		uint32_t dlen = pkt_get_u32(r);
+		if (r->bad || !mech || strcmp(mech, "SCRAM-SHA-256") != 0) {
+			client_fatal(c, "28000", "unsupported SASL mechanism");
+			return;
+		}
+		len = r->len - r->pos;
+		if (dlen != len) {
+			client_fatal(c, "08P01", "malformed SASLInitialResponse");
+			return;
+		}
+		data = (const char *)pkt_get_bytes(r, len);
+		if (!data || !scram_server_first(c->scram, data, len, out, sizeof(out), err, sizeof(err))) {
+			clog_msg(LOG_LVL_LOG, c, "SCRAM: %s", data ? err : "no data");
+			client_auth_failed(c);
+			return;
+		}
+		c->auth_step = AUTH_STEP_SCRAM_FINAL;
+		client_send_auth(c, AUTH_REQ_SASL_CONT, out, strlen(out));
+		return;
+	}
+	len = r->len - r->pos;
+	data = (const char *)pkt_get_bytes(r, len);
+	if (!data || !scram_server_final(c->scram, data, len, out, sizeof(out), err, sizeof(err))) {
+		client_auth_failed(c);
+		return;
+	}
+	client_send_auth(c, AUTH_REQ_SASL_FIN, out, strlen(out));
+	if (c->state == CL_LOGIN)
+		client_auth_ok(c);
+}
+
+/* A 'p' message during login. */
+static void client_auth_message(Client *c, const SBufMsg *msg)
+{
+	PktReader r;
+	const char *pw;
+
+	pkt_reader_init(&r, msg->data + 5, msg->len - 5);
+	switch (c->auth_step) {
+	case AUTH_STEP_PASSWORD:
+		pw = pkt_get_str(&r);
+		if (pw && client_check_plain(c, pw))
+			client_auth_ok(c);
+		else
+			client_auth_failed(c);
+		break;
+	case AUTH_STEP_MD5:
+		pw = pkt_get_str(&r);
+		if (pw && c->auth_secret && auth_secret_kind(c->auth_secret) != SECRET_SCRAM &&
+		    md5_verify(c->username, c->auth_secret, c->md5_salt, pw))
+			client_auth_ok(c);
+		else
+			client_auth_failed(c);
+		break;
+	case AUTH_STEP_SCRAM_FIRST:
+	case AUTH_STEP_SCRAM_FINAL:
+		client_scram_step(c, &r);
+		break;
+	default:
+		client_fatal(c, "08P01", "unexpected password message");
+		break;
+	}
+}
+
+/* ---- startup --------------------------------------------------------- */
+
+static bool client_option_cb(void *arg, const char *name, const char *value)
+{
+	Client *c = arg;
+
+	if (varcache_set_by_name(&c->vars, name, value))
+		return true;
+	return config_list_contains(lg.cfg->ignore_startup_parameters, name) ||
+		config_list_contains(lg.cfg->ignore_startup_parameters, "options");
+}
+
+/* Startup parameters: tracked ones go to the varcache; others must be
+ * listed in ignore_startup_parameters.  false = client was closed. */
+static bool client_take_params(Client *c, const StartupInfo *si)
+{
+	char err[256];
+
+	for (int i = 0; i < si->nparams; i++) {
+		const char *n = si->names[i], *v = si->values[i];
+		if (!strcmp(n, "user") || !strcmp(n, "database"))
+			continue;
+		if (!strcmp(n, "options")) {
+			if (!proto_parse_options(v, client_option_cb, c, err, sizeof(err))) {
+				client_fatal(c, "08P01", "unsupported options startup parameter: %s", err);
+				return false;
+			}
+			continue;
+		}
+		if (!strcmp(n, "replication")) {
+			client_fatal(c, "08P01", "replication connections are not supported");
+			return false;
+		}
+		if (varcache_set_by_name(&c->vars, n, v))
+			continue;
+		if (config_list_contains(lg.cfg->ignore_startup_parameters, n))
+			continue;
+		client_fatal(c, "08P01", "unsupported startup parameter: %s", n);
+		return false;
+	}
+	return true;
+}
+
+static void client_handle_cancel(Client *c, uint32_t pid, uint32_t key)
+{
+	Client *target = cancel_lookup(pid, key);
+
+	client_change_state(c, CL_CANCEL);
+	if (!target)
+		clog_msg(LOG_LVL_DEBUG, c, "cancel request for an unknown key");
+	else if (!target->link)
+		clog_msg(LOG_LVL_DEBUG, c, "cancel request for an idle client");
+	else
+		server_send_cancel(target->link);
+	client_close(c, "cancel request handled");
+}
+
+static void client_startup_v3(Client *c, const StartupInfo *si)
+{
+	const char *dbname = si->database && si->database[0] ? si->database : si->user;
+
+	snprintf(c->username, sizeof(c->username), "%s", si->user);
+	snprintf(c->dbname, sizeof(c->dbname), "%s", dbname);
+	if (strlen(si->user) >= CF_NAME_MAX || strlen(dbname) >= CF_NAME_MAX) {
+		client_fatal(c, "42622", "user or database name too long");
+		return;
+	}
+	if (!client_take_params(c, si))
+		return;
+	c->sbuf.startup = false;
+	c->admin = admin_is_admin_db(c->dbname);
+	c->db = db_lookup(c->dbname);
+	if (c->db && c->db->disabled) {
+		client_fatal(c, "08P01", "database \"%s\" does not allow connections", c->dbname);
+		return;
+	}
+	if (!c->admin && lg.client_count > lg.cfg->max_client_conn) {
+		client_fatal(c, "53300", "no more connections allowed (max_client_conn)");
+		return;
+	}
+	if (lg.shutdown != SHUTDOWN_NONE && !c->admin) {
+		client_fatal(c, "57P03", "pooler is shutting down");
+		return;
+	}
+	if (!auth_random_bytes(&c->cancel_pid, sizeof(c->cancel_pid)) ||
+	    !auth_random_bytes(&c->cancel_key, sizeof(c->cancel_key))) {
+		client_fatal(c, "58000", "could not generate a cancel key");
+		return;
+	}
+	c->cancel_pid &= 0x7fffffff;
+	client_start_auth(c);
+}
+
+static SBufAction client_startup(Client *c, const SBufMsg *msg)
+{
+	StartupInfo si;
+	char err[256];
+
+	if (msg->bad || msg->len > STARTUP_MAX_LEN) {
+		client_fatal(c, "08P01", "invalid startup packet length");
+		return SBUF_STOP;
+	}
+	if (!msg->complete)
+		return SBUF_NEED_BODY;
+	switch (proto_parse_startup(msg->data, msg->len, &si, err, sizeof(err))) {
+	case STARTUP_SSL:
+	case STARTUP_GSSENC:
+		if (!sbuf_send_local(&c->sbuf, "N", 1)) {
+			client_close(c, "write failed");
+			return SBUF_STOP;
+		}
+		return SBUF_SKIP;
+	case STARTUP_CANCEL:
+		client_handle_cancel(c, si.cancel_pid, si.cancel_key);
+		return SBUF_STOP;
+	case STARTUP_V3:
+		client_startup_v3(c, &si);
+		return c->state == CL_JUSTFREE ? SBUF_STOP : SBUF_SKIP;
+	case STARTUP_BAD_VERSION:
+		client_fatal(c, "0A000", "%s", err);
+		return SBUF_STOP;
+	case STARTUP_BAD:
+	default:
+		client_fatal(c, "08P01", "invalid startup packet: %s", err);
+		return SBUF_STOP;
+	}
+}
+
+/* ---- transactions ---------------------------------------------------- */
+
+void client_link(Client *c, Server *s)
+{
+	bool ready;
+
+	if (c->wait_start) {
+		c->pool->stat_wait_time_us += (uint64_t)(lg.now - c->wait_start);
+		c->wait_start = 0;
+	}
+	client_change_state(c, CL_ACTIVE);
+	ready = server_link(s, c);
+	if (ready)
+		sbuf_continue(&c->sbuf);
+}
+
+/* First message of a transaction: get a server.  true if linked and
+ * ready to forward now. */
+static bool client_find_server(Client *c)
+{
+	Pool *p = c->pool;
+	ListNode *n;
+
+	if (!lagoon_is_paused(p->db) && (n = list_first(&p->idle_servers)) &&
+	    list_empty(&p->waiting_clients))
+		return server_link(list_entry(n, Server, node), c);
+	c->wait_start = lg.now;
+	client_change_state(c, CL_WAITING);
+	pool_activate(p);
+	return c->link && c->state == CL_ACTIVE && !c->sbuf.paused;
+}
+
+static SBufAction client_admin_msg(Client *c, const SBufMsg *msg)
+{
+	char *sql;
+
+	if (msg->type != 'Q') {
+		client_fatal(c, "08P01", "extended query protocol not supported by admin console");
+		return SBUF_STOP;
+	}
+	if (msg->len > ADMIN_QUERY_MAX) {
+		client_fatal(c, "54000", "admin query too long");
+		return SBUF_STOP;
+	}
+	if (!msg->complete)
+		return SBUF_NEED_BODY;
+	sql = malloc(msg->len - 4);
+	if (!sql) {
+		client_fatal(c, "53200", "out of memory");
+		return SBUF_STOP;
+	}
+	memcpy(sql, msg->data + 5, msg->len - 5);
+	sql[msg->len - 5] = '\0';
+	admin_handle_query(c, sql);
+	free(sql);
+	return c->state == CL_JUSTFREE ? SBUF_STOP : SBUF_SKIP;
+}
+
+static SBufAction client_active_msg(Client *c, const SBufMsg *msg)
+{
+	if (msg->type == 'X') {
+		client_close(c, "client close request");
+		return SBUF_STOP;
+	}
+	if (c->admin)
+		return client_admin_msg(c, msg);
+	if (!c->link) {
+		if (!client_find_server(c))
+			return c->state == CL_JUSTFREE ? SBUF_STOP : SBUF_PAUSE;
+		c->xact_start = lg.now;
+	}
+	if (c->link->swallow_rfq > 0) {
+		/* our SET for this client's parameters is still running */
+		return SBUF_PAUSE;
+	}
+	c->request_time = lg.now;
+	server_track_client_msg(c->link, msg->type);
+	if (msg->type == 'Q' || msg->type == 'E' || msg->type == 'F')
+		c->query_start = lg.now;
+	return SBUF_FORWARD;
+}
+
+static SBufAction client_proto(SBuf *sb, const SBufMsg *msg)
+{
+	Client *c = (Client *)sb;
+
+	lg.now = get_time_usec();
+	if (c->sbuf.startup)
+		return client_startup(c, msg);
+	if (msg->bad) {
+		client_fatal(c, "08P01", "invalid message length %u (max_packet_size is %d)",
+		             msg->len, lg.cfg->max_packet_size);
+		return SBUF_STOP;
+	}
+	switch (c->state) {
+	case CL_LOGIN:
+		if (msg->type != 'p') {
+			client_fatal(c, "08P01", "expected a password message, got '%c'",
+			             msg->type >= 32 && msg->type < 127 ? msg->type : '?');
+			return SBUF_STOP;
+		}
+		if (msg->len > AUTH_MSG_MAX) {
+			client_fatal(c, "08P01", "password message too long");
+			return SBUF_STOP;
+		}
+		if (!msg->complete)
+			return SBUF_NEED_BODY;
+		client_auth_message(c, msg);
+		return c->state == CL_JUSTFREE ? SBUF_STOP : SBUF_SKIP;
+	case CL_WAITING_LOGIN:
+	case CL_WAITING:
+		return SBUF_PAUSE;
+	case CL_ACTIVE:
+		return client_active_msg(c, msg);
+	default:
+		client_close(c, "message in unexpected state %d", c->state);
+		return SBUF_STOP;
+	}
+}

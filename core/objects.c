@@ -1,0 +1,821 @@
+/*
+ * objects.c - databases, users and pools; the state lists of clients and
+ * servers; the janitor; reload, pause and shutdown.
+ *
+ * Invariant: a client or server is on exactly the list its state names
+ * (see lagoon.h).  client_change_state()/server_change_state() are the only
+ * code that moves them, and they die() on an impossible transition, so a
+ * leak or a stuck connection shows up in SHOW counts instead of hiding.
+ */
+#include "autoconf.h"
+
+#include "objects.h"
+#include "client.h"
+#include "server.h"
+#include "admin.h"
+#include "listen.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+Runtime lg;
+
+static Database *admin_database;
+
+usec_t get_time_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (usec_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void objects_init(void)
+{
+	list_init(&lg.databases);
+	list_init(&lg.users);
+	list_init(&lg.pools);
+	list_init(&lg.login_clients);
+	list_init(&lg.cancel_clients);
+	list_init(&lg.justfree_clients);
+	list_init(&lg.justfree_servers);
+	for (int i = 0; i < CANCEL_HASH_SIZE; i++)
+		list_init(&lg.cancel_hash[i]);
+	lg.next_client_id = 1;
+	lg.next_server_id = 1;
+	lg.now = lg.start_time = get_time_usec();
+}
+
+/* ---- state lists ------------------------------------------------------ */
+
+static List *client_list(Client *c, ClientState st)
+{
+	switch (st) {
+	case CL_LOGIN: return &lg.login_clients;
+	case CL_CANCEL: return &lg.cancel_clients;
+	case CL_JUSTFREE: return &lg.justfree_clients;
+	case CL_WAITING_LOGIN: return &c->pool->login_wait_clients;
+	case CL_WAITING: return &c->pool->waiting_clients;
+	case CL_ACTIVE: return &c->pool->active_clients;
+	case CL_FREE: return NULL;
+	}
+	return NULL;
+}
+
+void client_change_state(Client *c, ClientState st)
+{
+	List *from = client_list(c, c->state);
+	List *to;
+
+	if (c->state == CL_JUSTFREE && st != CL_FREE)
+		die("client %llu: change from JUSTFREE to %d", (unsigned long long)c->id, st);
+	if ((st == CL_WAITING_LOGIN || st == CL_WAITING || st == CL_ACTIVE) && !c->pool)
+		die("client %llu: state %d without a pool", (unsigned long long)c->id, st);
+	if (from)
+		list_remove(from, &c->node);
+	c->state = st;
+	to = client_list(c, st);
+	if (to)
+		list_append(to, &c->node);
+}
+
+static List *server_list(Server *s, ServerState st)
+{
+	switch (st) {
+	case SV_LOGIN: return &s->pool->login_servers;
+	case SV_IDLE: return &s->pool->idle_servers;
+	case SV_ACTIVE: return &s->pool->active_servers;
+	case SV_USED: return &s->pool->used_servers;
+	case SV_TESTED: return &s->pool->tested_servers;
+	case SV_JUSTFREE: return &lg.justfree_servers;
+	case SV_FREE: return NULL;
+	}
+	return NULL;
+}
+
+void server_change_state(Server *s, ServerState st)
+{
+	List *from = server_list(s, s->state);
+	List *to;
+
+	if (s->state == SV_JUSTFREE && st != SV_FREE)
+		die("server %llu: change from JUSTFREE to %d", (unsigned long long)s->id, st);
+	if (from)
+		list_remove(from, &s->node);
+	s->state = st;
+	to = server_list(s, st);
+	if (!to)
+		return;
+	/* idle servers are reused LIFO unless server_round_robin */
+	if (st == SV_IDLE && !lg.cfg->server_round_robin)
+		list_prepend(to, &s->node);
+	else
+		list_append(to, &s->node);
+}
+
+/* ---- databases, users, pools ------------------------------------------ */
+
+static Database *db_new(const char *name, const DbDef *def)
+{
+	Database *db = calloc(1, sizeof(*db));
+
+	if (!db)
+		return NULL;
+	snprintf(db->name, sizeof(db->name), "%s", name);
+	if (def) {
+		db->def = *def;
+		db->def.connect_query = NULL;
+		db->def.extra = NULL;
+		db->def.next = NULL;
+		db->def.file = NULL;
+		if (def->connect_query)
+			db->connect_query = strdup(def->connect_query);
+	}
+	db->last_used = lg.now;
+	list_append(&lg.databases, &db->node);
+	return db;
+}
+
+Database *admin_db(void)
+{
+	if (!admin_database) {
+		admin_database = db_new("pgbouncer", NULL);
+		if (!admin_database)
+			die("out of memory");
+		admin_database->admin = true;
+		admin_database->def.pool_size = 2;
+		admin_database->def.pool_mode = POOL_MODE_STATEMENT;
+	}
+	return admin_database;
+}
+
+static Database *db_find_live(const char *name)
+{
+	ListNode *n;
+
+	list_for_each(n, &lg.databases) {
+		Database *db = list_entry(n, Database, node);
+		if (!db->dead && !db->admin && strcmp(db->name, name) == 0)
+			return db;
+	}
+	return NULL;
+}
+
+Database *db_lookup(const char *name)
+{
+	Database *db;
+	const DbDef *star;
+
+	if (admin_is_admin_db(name))
+		return admin_db();
+	db = db_find_live(name);
+	if (db)
+		return db;
+	star = config_find_db(lg.cfg, "*");
+	if (!star)
+		return NULL;
+	db = db_new(name, star);
+	if (!db)
+		return NULL;
+	db->autodb = true;
+	snprintf(db->def.name, sizeof(db->def.name), "%s", name);
+	if (!star->dbname[0])
+		snprintf(db->def.dbname, sizeof(db->def.dbname), "%s", name);
+	return db;
+}
+
+User *user_get(const char *name)
+{
+	ListNode *n;
+	User *u;
+
+	list_for_each(n, &lg.users) {
+		u = list_entry(n, User, node);
+		if (strcmp(u->name, name) == 0)
+			return u;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return NULL;
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	list_append(&lg.users, &u->node);
+	return u;
+}
+
+Pool *pool_get(Database *db, User *user)
+{
+	ListNode *n;
+	Pool *p;
+
+	list_for_each(n, &lg.pools) {
+		p = list_entry(n, Pool, node);
+		if (p->db == db && p->user == user)
+			return p;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->db = db;
+	p->user = user;
+	snprintf(p->login_user, sizeof(p->login_user), "%s",
+	         db->def.user[0] ? db->def.user : user->name);
+	list_init(&p->login_wait_clients);
+	list_init(&p->waiting_clients);
+	list_init(&p->active_clients);
+	list_init(&p->login_servers);
+	list_init(&p->idle_servers);
+	list_init(&p->active_servers);
+	list_init(&p->used_servers);
+	list_init(&p->tested_servers);
+	pkt_init(&p->welcome, NULL, 0);
+	list_append(&lg.pools, &p->node);
+	return p;
+}
+
+static const UserDef *pool_userdef(const Pool *p)
+{
+	return config_find_user(lg.cfg, p->user->name);
+}
+
+int pool_mode_of(const Pool *p)
+{
+	const UserDef *ud = pool_userdef(p);
+
+	if (p->db->admin)
+		return POOL_MODE_STATEMENT;
+	if (ud && ud->pool_mode != POOL_MODE_UNSET)
+		return ud->pool_mode;
+	if (p->db->def.pool_mode != POOL_MODE_UNSET)
+		return p->db->def.pool_mode;
+	return lg.cfg->pool_mode;
+}
+
+int pool_size_of(const Pool *p)
+{
+	const UserDef *ud = pool_userdef(p);
+
+	if (ud && ud->pool_size >= 0)
+		return ud->pool_size;
+	if (p->db->def.pool_size >= 0)
+		return p->db->def.pool_size;
+	return lg.cfg->default_pool_size;
+}
+
+int pool_reserve_of(const Pool *p)
+{
+	const UserDef *ud = pool_userdef(p);
+
+	if (ud && ud->reserve_pool_size >= 0)
+		return ud->reserve_pool_size;
+	if (p->db->def.reserve_pool_size >= 0)
+		return p->db->def.reserve_pool_size;
+	return lg.cfg->reserve_pool_size;
+}
+
+int pool_min_size_of(const Pool *p)
+{
+	if (p->db->def.min_pool_size >= 0)
+		return p->db->def.min_pool_size;
+	return lg.cfg->min_pool_size;
+}
+
+int pool_server_count(const Pool *p)
+{
+	return p->login_servers.count + p->idle_servers.count + p->active_servers.count +
+		p->used_servers.count + p->tested_servers.count;
+}
+
+usec_t user_timeout_of(const Pool *p, int which)
+{
+	const UserDef *ud = pool_userdef(p);
+	usec_t v = -1;
+
+	if (ud)
+		v = which == 0 ? ud->query_timeout : which == 1 ? ud->idle_transaction_timeout
+			: ud->client_idle_timeout;
+	if (v >= 0)
+		return v;
+	return which == 0 ? lg.cfg->query_timeout : which == 1 ? lg.cfg->idle_transaction_timeout
+		: lg.cfg->client_idle_timeout;
+}
+
+/* ---- pool activation -------------------------------------------------- */
+
+static bool pool_may_launch(Pool *p, bool use_reserve)
+{
+	int limit = pool_size_of(p) + (use_reserve ? pool_reserve_of(p) : 0);
+	int maxdb = p->db->def.max_db_connections >= 0 ? p->db->def.max_db_connections
+		: lg.cfg->max_db_connections;
+	const UserDef *ud = pool_userdef(p);
+	int maxuser = ud && ud->max_user_connections >= 0 ? ud->max_user_connections
+		: lg.cfg->max_user_connections;
+
+	if (p->db->admin || p->db->dead)
+		return false;
+	if (limit > 0 && pool_server_count(p) >= limit)
+		return false;
+	if (maxdb > 0 && p->db->server_count >= maxdb)
+		return false;
+	if (maxuser > 0 && p->user->server_count >= maxuser)
+		return false;
+	if (p->last_connect_failed && lg.now - p->last_connect_failed < lg.cfg->server_login_retry)
+		return false;
+	return true;
+}
+
+/* a client waited longer than reserve_pool_timeout */
+static bool pool_wants_reserve(Pool *p)
+{
+	ListNode *n = list_first(&p->waiting_clients);
+	Client *c;
+
+	if (!n || pool_reserve_of(p) <= 0)
+		return false;
+	c = list_entry(n, Client, node);
+	return lg.now - c->wait_start >= lg.cfg->reserve_pool_timeout;
+}
+
+static void pool_launch_for_waiters(Pool *p)
+{
+	int want = p->waiting_clients.count + (p->welcome_ok ? 0 : p->login_wait_clients.count);
+	bool reserve = pool_wants_reserve(p);
+
+	/* connections being set up already count toward the demand */
+	while (want > p->login_servers.count + p->used_servers.count && pool_may_launch(p, reserve)) {
+		if (!server_launch(p))
+			break;
+	}
+}
+
+void pool_activate(Pool *p)
+{
+	while (!list_empty(&p->waiting_clients) && !lagoon_is_paused(p->db)) {
+		ListNode *n;
+		Server *s;
+		Client *c;
+
+		n = list_first(&p->idle_servers);
+		if (!n) {
+			/* used servers need their check query first */
+			n = list_first(&p->used_servers);
+			if (n) {
+				server_check(list_entry(n, Server, node));
+				continue;
+			}
+			break;
+		}
+		s = list_entry(n, Server, node);
+		c = list_entry(list_first(&p->waiting_clients), Client, node);
+		client_link(c, s);
+	}
+	if (!lagoon_is_paused(p->db) || !p->welcome_ok)
+		pool_launch_for_waiters(p);
+}
+
+/* ---- cancel keys ------------------------------------------------------ */
+
+static List *cancel_bucket(uint32_t pid, uint32_t key)
+{
+	return &lg.cancel_hash[(pid ^ (key * 2654435761u)) % CANCEL_HASH_SIZE];
+}
+
+void cancel_register(Client *c)
+{
+	list_append(cancel_bucket(c->cancel_pid, c->cancel_key), &c->cancel_node);
+}
+
+void cancel_unregister(Client *c)
+{
+	if (list_node_linked(&c->cancel_node))
+		list_remove(cancel_bucket(c->cancel_pid, c->cancel_key), &c->cancel_node);
+}
+
+Client *cancel_lookup(uint32_t pid, uint32_t key)
+{
+	List *b = cancel_bucket(pid, key);
+	ListNode *n;
+
+	list_for_each(n, b) {
+		Client *c = list_entry(n, Client, cancel_node);
+		if (c->cancel_pid == pid && c->cancel_key == key)
+			return c;
+	}
+	return NULL;
+}
+
+/* ---- freeing ---------------------------------------------------------- */
+
+static void pool_free(Pool *p)
+{
+	list_remove(&lg.pools, &p->node);
+	pkt_free(&p->welcome);
+	varcache_clear(&p->server_params);
+	free(p);
+}
+
+static void db_free(Database *db)
+{
+	ListNode *n, *t;
+
+	list_for_each_safe(n, t, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		if (p->db == db)
+			pool_free(p);
+	}
+	list_remove(&lg.databases, &db->node);
+	free(db->connect_query);
+	free(db);
+}
+
+void objects_reap(void)
+{
+	ListNode *n;
+
+	while ((n = list_first(&lg.justfree_clients))) {
+		Client *c = list_entry(n, Client, node);
+		client_change_state(c, CL_FREE);
+		varcache_clear(&c->vars);
+		free(c->scram);
+		free(c->auth_secret);
+		free(c);
+	}
+	while ((n = list_first(&lg.justfree_servers))) {
+		Server *s = list_entry(n, Server, node);
+		server_change_state(s, SV_FREE);
+		varcache_clear(&s->vars);
+		free(s->scram);
+		free(s);
+	}
+}
+
+/* ---- janitor ---------------------------------------------------------- */
+
+static void janitor_clients(Pool *p)
+{
+	ListNode *n, *t;
+	usec_t qwt = lg.cfg->query_wait_timeout;
+	usec_t idle = user_timeout_of(p, 2);
+	usec_t qt = user_timeout_of(p, 0);
+	usec_t itt = user_timeout_of(p, 1);
+
+	list_for_each_safe(n, t, &p->waiting_clients) {
+		Client *c = list_entry(n, Client, node);
+		if (qwt > 0 && lg.now - c->wait_start > qwt)
+			client_fatal(c, "08P01", "query_wait_timeout");
+	}
+	list_for_each_safe(n, t, &p->login_wait_clients) {
+		Client *c = list_entry(n, Client, node);
+		if (qwt > 0 && lg.now - c->connect_time > qwt)
+			client_fatal(c, "08P01", "query_wait_timeout");
+	}
+	list_for_each_safe(n, t, &p->active_clients) {
+		Client *c = list_entry(n, Client, node);
+		Server *s = c->link;
+		if (!s) {
+			if (idle > 0 && lg.now - c->request_time > idle)
+				client_fatal(c, "08P01", "client_idle_timeout");
+		} else if (s->pending_rfq > 0) {
+			if (qt > 0 && lg.now - c->query_start > qt)
+				client_fatal(c, "57014", "query_timeout");
+		} else if (s->tx_status != 'I') {
+			if (itt > 0 && lg.now - s->request_time > itt)
+				client_fatal(c, "25P03", "idle_transaction_timeout");
+		}
+	}
+}
+
+static void janitor_servers(Pool *p)
+{
+	ListNode *n, *t;
+	const Config *cf = lg.cfg;
+
+	list_for_each_safe(n, t, &p->login_servers) {
+		Server *s = list_entry(n, Server, node);
+		if (cf->server_connect_timeout > 0 && lg.now - s->connect_time > cf->server_connect_timeout)
+			server_close(s, "server_connect_timeout");
+	}
+	list_for_each_safe(n, t, &p->idle_servers) {
+		Server *s = list_entry(n, Server, node);
+		if (s->close_needed || p->db->dead)
+			server_close(s, "database configuration changed");
+		else if (cf->server_lifetime > 0 && lg.now - s->connect_time > cf->server_lifetime)
+			server_close(s, "server lifetime over");
+		else if (cf->server_idle_timeout > 0 && lg.now - s->request_time > cf->server_idle_timeout &&
+		         pool_server_count(p) > pool_min_size_of(p))
+			server_close(s, "server idle timeout");
+		else if (cf->server_check_delay >= 0 && lg.now - s->request_time > cf->server_check_delay)
+			server_change_state(s, SV_USED);
+	}
+}
+
+static void janitor_min_pool(Pool *p)
+{
+	int min = pool_min_size_of(p);
+
+	if (min <= 0 || p->db->admin || p->db->dead || lagoon_is_paused(p->db))
+		return;
+	/* only for pools with a forced user or with clients, as PgBouncer does */
+	if (!p->db->def.user[0] && p->active_clients.count == 0)
+		return;
+	while (pool_server_count(p) < min && pool_may_launch(p, false))
+		if (!server_launch(p))
+			break;
+}
+
+static void janitor_logins(void)
+{
+	ListNode *n, *t;
+	usec_t tmo = lg.cfg->client_login_timeout;
+
+	list_for_each_safe(n, t, &lg.login_clients) {
+		Client *c = list_entry(n, Client, node);
+		if (tmo > 0 && lg.now - c->connect_time > tmo)
+			client_fatal(c, "08P01", "client_login_timeout");
+	}
+}
+
+static void janitor_free_dead(void)
+{
+	ListNode *n, *t;
+
+	list_for_each_safe(n, t, &lg.databases) {
+		Database *db = list_entry(n, Database, node);
+		ListNode *pn;
+		bool busy = false;
+		if (!db->dead)
+			continue;
+		list_for_each(pn, &lg.pools) {
+			Pool *p = list_entry(pn, Pool, node);
+			if (p->db == db && (pool_server_count(p) || p->active_clients.count ||
+			                    p->waiting_clients.count || p->login_wait_clients.count))
+				busy = true;
+		}
+		if (!busy)
+			db_free(db);
+	}
+}
+
+void janitor_run(void)
+{
+	ListNode *n, *t;
+
+	lg.now = get_time_usec();
+	janitor_logins();
+	list_for_each_safe(n, t, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		janitor_clients(p);
+		janitor_servers(p);
+		janitor_min_pool(p);
+		pool_activate(p);
+	}
+	janitor_free_dead();
+	if (lg.shutdown == SHUTDOWN_WAIT_CLIENTS || lg.shutdown == SHUTDOWN_WAIT_SERVERS) {
+		bool any = false;
+		list_for_each(n, &lg.pools) {
+			Pool *p = list_entry(n, Pool, node);
+			if (p->db->admin)
+				continue;
+			if (lg.shutdown == SHUTDOWN_WAIT_CLIENTS &&
+			    (p->active_clients.count || p->waiting_clients.count))
+				any = true;
+			if (lg.shutdown == SHUTDOWN_WAIT_SERVERS && p->active_servers.count)
+				any = true;
+		}
+		if (!any) {
+			log_info("shutdown: no more %s, exiting",
+			         lg.shutdown == SHUTDOWN_WAIT_CLIENTS ? "clients" : "active servers");
+			event_base_loopbreak(lg.base);
+		}
+	}
+}
+
+/* ---- config apply / reload ------------------------------------------- */
+
+/* Did a change of the definition make existing server connections stale? */
+static bool dbdef_conn_changed(const DbDef *a, const DbDef *b)
+{
+	return strcmp(a->host, b->host) || a->port != b->port || strcmp(a->dbname, b->dbname) ||
+		strcmp(a->user, b->user) || strcmp(a->password, b->password) ||
+		strcmp(a->client_encoding, b->client_encoding) || strcmp(a->datestyle, b->datestyle) ||
+		strcmp(a->timezone, b->timezone) || strcmp(a->application_name, b->application_name);
+}
+
+static void db_mark_servers(Database *db)
+{
+	ListNode *n, *sn;
+
+	list_for_each(n, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		if (p->db != db)
+			continue;
+		p->welcome_ok = false;
+		pkt_reset(&p->welcome);
+		list_for_each(sn, &p->active_servers)
+			list_entry(sn, Server, node)->close_needed = true;
+		list_for_each(sn, &p->tested_servers)
+			list_entry(sn, Server, node)->close_needed = true;
+		list_for_each(sn, &p->login_servers)
+			list_entry(sn, Server, node)->close_needed = true;
+		list_for_each(sn, &p->idle_servers)
+			list_entry(sn, Server, node)->close_needed = true;
+		list_for_each(sn, &p->used_servers)
+			list_entry(sn, Server, node)->close_needed = true;
+	}
+}
+
+bool objects_apply_config(const Config *cfg, char *err, size_t errlen)
+{
+	ListNode *n;
+	const DbDef *d;
+
+	list_for_each(n, &lg.databases) {
+		Database *db = list_entry(n, Database, node);
+		if (!db->admin)
+			db->dead = true;
+	}
+	for (d = cfg->databases; d; d = d->next) {
+		Database *db = NULL;
+		if (strcmp(d->name, "*") == 0)
+			continue;
+		list_for_each(n, &lg.databases) {
+			Database *x = list_entry(n, Database, node);
+			if (!x->admin && strcmp(x->name, d->name) == 0 && !x->autodb)
+				db = x;
+		}
+		if (!db) {
+			if (!db_new(d->name, d))
+				return snprintf(err, errlen, "out of memory"), false;
+			continue;
+		}
+		db->dead = false;
+		if (dbdef_conn_changed(&db->def, d))
+			db_mark_servers(db);
+		db->def = *d;
+		db->def.connect_query = NULL;
+		db->def.extra = NULL;
+		db->def.next = NULL;
+		db->def.file = NULL;
+		free(db->connect_query);
+		db->connect_query = d->connect_query ? strdup(d->connect_query) : NULL;
+	}
+	/* autodbs survive while the "*" entry exists */
+	list_for_each(n, &lg.databases) {
+		Database *db = list_entry(n, Database, node);
+		if (db->autodb && config_find_db(cfg, "*"))
+			db->dead = false;
+	}
+	/* dead databases: idle servers close now, busy ones on release */
+	list_for_each(n, &lg.databases) {
+		Database *db = list_entry(n, Database, node);
+		if (db->dead)
+			db_mark_servers(db);
+	}
+	return true;
+}
+
+bool lagoon_reload(char *err, size_t errlen)
+{
+	Config *ncfg = NULL;
+	AuthFile *naf = NULL;
+	Config *old = lg.cfg;
+	char lerr[512];
+
+	if (!config_load(lg.config_path, &ncfg, err, errlen)) {
+		log_error("reload failed, keeping the old configuration: %s", err);
+		return false;
+	}
+	if (ncfg->auth_file && !authfile_load(ncfg->auth_file, &naf, err, errlen)) {
+		log_error("reload failed, keeping the old configuration: %s", err);
+		config_free(ncfg);
+		return false;
+	}
+	if (!log_setup(ncfg->logfile, ncfg->syslog, ncfg->syslog_ident, ncfg->syslog_facility,
+	               ncfg->verbose > old->verbose ? ncfg->verbose : old->verbose, lg.quiet, lerr, sizeof(lerr)))
+		log_warning("reload: %s", lerr);
+	/* settings that cannot change without a restart keep their old values */
+	ncfg->listen_port = old->listen_port;
+	ncfg->listen_backlog = old->listen_backlog;
+	ncfg->pkt_buf = old->pkt_buf;
+	ncfg->unix_socket_mode = old->unix_socket_mode;
+	ncfg->so_reuseport = old->so_reuseport;
+	free(ncfg->listen_addr);
+	ncfg->listen_addr = old->listen_addr ? strdup(old->listen_addr) : NULL;
+	free(ncfg->unix_socket_dir);
+	ncfg->unix_socket_dir = old->unix_socket_dir ? strdup(old->unix_socket_dir) : NULL;
+	lg.cfg = ncfg;
+	if (!objects_apply_config(ncfg, err, errlen)) {
+		lg.cfg = old;
+		config_free(ncfg);
+		authfile_free(naf);
+		return false;
+	}
+	sbuf_set_params((uint32_t)ncfg->pkt_buf, ncfg->sbuf_loopcnt, (uint32_t)ncfg->max_packet_size);
+	authfile_free(lg.authfile);
+	lg.authfile = naf;
+	config_free(old);
+	log_info("configuration reloaded from %s", lg.config_path);
+	return true;
+}
+
+/* ---- operations ------------------------------------------------------- */
+
+bool lagoon_is_paused(const Database *db)
+{
+	return lg.paused || (db && db->paused) || lg.shutdown == SHUTDOWN_WAIT_SERVERS;
+}
+
+static void close_idle_servers(Database *db)
+{
+	ListNode *n, *sn, *st;
+
+	list_for_each(n, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		if (db && p->db != db)
+			continue;
+		list_for_each_safe(sn, st, &p->idle_servers)
+			server_close(list_entry(sn, Server, node), "pause");
+		list_for_each_safe(sn, st, &p->used_servers)
+			server_close(list_entry(sn, Server, node), "pause");
+	}
+}
+
+void lagoon_pause(Database *db)
+{
+	if (db)
+		db->paused = true;
+	else
+		lg.paused = true;
+	close_idle_servers(db);
+	log_info("pause %s", db ? db->name : "all databases");
+}
+
+void lagoon_resume(Database *db)
+{
+	ListNode *n;
+
+	if (db)
+		db->paused = false;
+	else {
+		lg.paused = false;
+		list_for_each(n, &lg.databases)
+			list_entry(n, Database, node)->paused = false;
+	}
+	log_info("resume %s", db ? db->name : "all databases");
+	list_for_each(n, &lg.pools)
+		pool_activate(list_entry(n, Pool, node));
+}
+
+void lagoon_reconnect(Database *db)
+{
+	ListNode *n;
+
+	list_for_each(n, &lg.databases) {
+		Database *x = list_entry(n, Database, node);
+		if (!x->admin && (!db || db == x))
+			db_mark_servers(x);
+	}
+	close_idle_servers(db);
+}
+
+void lagoon_kill_db(Database *db)
+{
+	ListNode *n, *cn, *ct;
+
+	list_for_each(n, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		if (p->db != db)
+			continue;
+		list_for_each_safe(cn, ct, &p->active_clients)
+			client_fatal(list_entry(cn, Client, node), "08P01", "database killed by admin");
+		list_for_each_safe(cn, ct, &p->waiting_clients)
+			client_fatal(list_entry(cn, Client, node), "08P01", "database killed by admin");
+		list_for_each_safe(cn, ct, &p->login_wait_clients)
+			client_fatal(list_entry(cn, Client, node), "08P01", "database killed by admin");
+	}
+	db->paused = true;
+	lagoon_reconnect(db);
+	list_for_each(n, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		if (p->db != db)
+			continue;
+		while ((cn = list_first(&p->login_servers)))
+			server_close(list_entry(cn, Server, node), "database killed by admin");
+		while ((cn = list_first(&p->tested_servers)))
+			server_close(list_entry(cn, Server, node), "database killed by admin");
+	}
+}
+
+void lagoon_shutdown(ShutdownMode mode)
+{
+	lg.shutdown = mode;
+	log_info("shutdown requested (%s)", mode == SHUTDOWN_IMMEDIATE ? "immediate" :
+	         mode == SHUTDOWN_WAIT_CLIENTS ? "wait for clients" : "wait for servers");
+	if (mode == SHUTDOWN_IMMEDIATE) {
+		event_base_loopbreak(lg.base);
+		return;
+	}
+	listen_stop_tcp();
+	if (mode == SHUTDOWN_WAIT_SERVERS)
+		close_idle_servers(NULL);
+}

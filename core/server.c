@@ -1,0 +1,700 @@
+/*
+ * server.c - the server-side protocol state machine.
+ *
+ *   server_launch -> SV_LOGIN: connect, StartupMessage, authentication as
+ *   the pool's user (trust, cleartext, md5, SCRAM-SHA-256), ParameterStatus
+ *   captured for the pool's welcome, optional connect_query -> SV_IDLE.
+ *
+ * While linked (SV_ACTIVE) replies are forwarded unparsed except for the
+ * few a decision needs: ReadyForQuery (transaction status and the count
+ * of outstanding requests), ParameterStatus (the client's parameters),
+ * Copy responses.  When the last ReadyForQuery says 'I', nothing is
+ * outstanding and every byte has reached the client, the server is
+ * released back to the pool (transaction/statement mode).  Queries lagoon
+ * sends itself (SET for a client's parameters, reset and check queries)
+ * count in swallow_rfq and their replies never reach a client.
+ */
+#include "autoconf.h"
+
+#include "server.h"
+#include "client.h"
+#include "objects.h"
+#include "log.h"
+
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#define SERVER_MSG_MAX (1024 * 1024)   /* messages we must inspect whole */
+
+static SBufAction server_proto(SBuf *sb, const SBufMsg *msg);
+static void server_event(SBuf *sb, SBufEvent ev);
+
+/* ---- addresses ------------------------------------------------------- */
+
+/* Resolve the database's host into sa.  Host names use getaddrinfo() for
+ * now (asynchronous DNS comes with c-ares later). */
+static bool server_address(const DbDef *def, struct sockaddr_storage *ss, int *salen,
+                           char *addr, size_t addrlen)
+{
+	int port = def->port > 0 ? def->port : 5432;
+	const char *host = def->host;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!host[0] || host[0] == '/') {
+		struct sockaddr_un *un = (struct sockaddr_un *)ss;
+		const char *dir = host[0] ? host : "/var/run/postgresql";
+		un->sun_family = AF_UNIX;
+		if ((size_t)snprintf(un->sun_path, sizeof(un->sun_path), "%s/.s.PGSQL.%d", dir, port) >=
+		    sizeof(un->sun_path))
+			return false;
+		*salen = sizeof(*un);
+		snprintf(addr, addrlen, "%s", dir);
+		return true;
+	} else {
+		struct addrinfo hints, *res = NULL;
+		char portstr[16];
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_socktype = SOCK_STREAM;
+		snprintf(portstr, sizeof(portstr), "%d", port);
+		if (getaddrinfo(host, portstr, &hints, &res) != 0 || !res)
+			return false;
+		memcpy(ss, res->ai_addr, res->ai_addrlen);
+		*salen = (int)res->ai_addrlen;
+		freeaddrinfo(res);
+		snprintf(addr, addrlen, "%s", host);
+		return true;
+	}
+}
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+static void server_login_failed(Server *s, const char *why)
+{
+	Pool *p = s->pool;
+	ListNode *n, *t;
+
+	p->last_connect_failed = lg.now ? lg.now : 1;
+	snprintf(p->last_login_error, sizeof(p->last_login_error), "%s", why);
+	/* clients that wait for their first login cannot be welcomed */
+	if (pool_server_count(p) <= 1 && !p->welcome_ok) {
+		list_for_each_safe(n, t, &p->login_wait_clients)
+			client_login_done(list_entry(n, Client, node), why);
+	}
+}
+
+Server *server_launch(Pool *p)
+{
+	Server *s = calloc(1, sizeof(*s));
+	struct sockaddr_storage ss;
+	int salen;
+
+	if (!s)
+		return NULL;
+	sbuf_init(&s->sbuf, server_proto, server_event);
+	list_node_init(&s->node);
+	s->pool = p;
+	s->id = lg.next_server_id++;
+	s->connect_time = s->request_time = lg.now;
+	s->port = p->db->def.port > 0 ? p->db->def.port : 5432;
+	server_change_state(s, SV_LOGIN);
+	p->db->server_count++;
+	p->user->server_count++;
+	if (!server_address(&p->db->def, &ss, &salen, s->addr, sizeof(s->addr))) {
+		server_login_failed(s, "could not resolve the server address");
+		server_close(s, "cannot resolve host \"%s\"", p->db->def.host);
+		return NULL;
+	}
+	if (!sbuf_connect(&s->sbuf, (struct sockaddr *)&ss, salen, lg.base)) {
+		server_login_failed(s, "could not connect to the server");
+		server_close(s, "connect failed: %m");
+		return NULL;
+	}
+	slog_msg(LOG_LVL_DEBUG, s, "new connection to server");
+	return s;
+}
+
+void server_close(Server *s, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+	Client *c = s->link;
+	Pool *p = s->pool;
+
+	if (s->state == SV_JUSTFREE)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (lg.cfg->log_disconnections || s->state == SV_LOGIN)
+		slog_msg(s->state == SV_LOGIN && lg.cfg->log_pooler_errors ? LOG_LVL_WARNING : LOG_LVL_LOG,
+		         s, "closing because: %s (age=%llds)", reason,
+		         (long long)((lg.now - s->connect_time) / 1000000));
+	if (c) {
+		s->link = NULL;
+		c->link = NULL;
+		sbuf_set_dst(&c->sbuf, NULL);
+		sbuf_set_dst(&s->sbuf, NULL);
+		if (!s->dirty_close)
+			client_fatal(c, "08006", "server connection closed: %s", reason);
+	}
+	if (s->ready && s->sbuf.fd >= 0 && !s->sbuf.closed) {
+		uint8_t stack[8];
+		PktBuf pb;
+		pkt_init(&pb, stack, sizeof(stack));
+		pkt_terminate(&pb);
+		(void)sbuf_send_local(&s->sbuf, pb.buf, pb.len);
+	}
+	sbuf_close(&s->sbuf);
+	p->db->server_count--;
+	p->user->server_count--;
+	server_change_state(s, SV_JUSTFREE);
+	pool_activate(p);
+}
+
+static void server_event(SBuf *sb, SBufEvent ev)
+{
+	Server *s = (Server *)sb;
+
+	lg.now = get_time_usec();
+	switch (ev) {
+	case SBUF_EV_CONNECTED:
+		{
+			void server_send_startup(Server *);
+			server_send_startup(s);
+		}
+		break;
+	case SBUF_EV_CONNECT_FAILED:
+		server_login_failed(s, "could not connect to the server");
+		server_close(s, "connect failed: %m");
+		break;
+	case SBUF_EV_EOF:
+		if (s->state == SV_LOGIN)
+			server_login_failed(s, "server closed the connection during login");
+		server_close(s, "server closed the connection");
+		break;
+	case SBUF_EV_SEND_FAILED:
+		server_close(s, "sending to the server failed");
+		break;
+	case SBUF_EV_FLUSH:
+		if (s->state == SV_ACTIVE && s->link && s->tx_status == 'I' && s->pending_rfq == 0 &&
+		    !s->unsynced && !s->in_copy_in && !s->in_copy_out && s->swallow_rfq == 0 &&
+		    pool_mode_of(s->pool) != POOL_MODE_SESSION && sbuf_is_empty(&s->link->sbuf) &&
+		    sbuf_unparsed(&s->link->sbuf) == 0)
+			server_release(s);
+		break;
+	}
+}
+
+/* ---- login ----------------------------------------------------------- */
+
+static bool server_send_pkt(Server *s, PktBuf *p)
+{
+	if (p->failed || !sbuf_send_local(&s->sbuf, p->buf, p->len)) {
+		server_close(s, "write to server failed");
+		return false;
+	}
+	return true;
+}
+
+void server_send_startup(Server *s);
+void server_send_startup(Server *s)
+{
+	const DbDef *d = &s->pool->db->def;
+	const char *kv[16];
+	int n = 0;
+	uint8_t stack[512];
+	PktBuf p;
+
+	kv[n++] = "user";
+	kv[n++] = s->pool->login_user;
+	kv[n++] = "database";
+	kv[n++] = d->dbname[0] ? d->dbname : s->pool->db->name;
+	if (d->client_encoding[0]) { kv[n++] = "client_encoding"; kv[n++] = d->client_encoding; }
+	if (d->datestyle[0]) { kv[n++] = "datestyle"; kv[n++] = d->datestyle; }
+	if (d->timezone[0]) { kv[n++] = "timezone"; kv[n++] = d->timezone; }
+	if (d->application_name[0]) { kv[n++] = "application_name"; kv[n++] = d->application_name; }
+	kv[n] = NULL;
+	pkt_init(&p, stack, sizeof(stack));
+	pkt_startup(&p, kv);
+	(void)server_send_pkt(s, &p);
+	pkt_free(&p);
+}
+
+/* The password lagoon logs in with: the db line's, else the auth_file's. */
+static const char *server_secret(Server *s)
+{
+	const Pool *p = s->pool;
+
+	if (p->db->def.password[0])
+		return p->db->def.password;
+	if (lg.authfile)
+		return authfile_lookup(lg.authfile, p->login_user);
+	return NULL;
+}
+
+static void server_auth_fail(Server *s, const char *why)
+{
+	server_login_failed(s, why);
+	server_close(s, "%s", why);
+}
+
+static void server_auth_sasl(Server *s, uint32_t code, PktReader *r)
+{
+	const char *secret = server_secret(s);
+	char out[1024], err[256];
+	size_t outlen;
+	uint8_t stack[1100];
+	PktBuf p;
+	size_t dlen = r->len - r->pos;
+	const char *data = (const char *)pkt_get_bytes(r, dlen);
+
+	pkt_init(&p, stack, sizeof(stack));
+	if (code == AUTH_REQ_SASL) {
+		if (!secret || auth_secret_kind(secret) != SECRET_PLAIN)
+			return server_auth_fail(s, "server asked for SCRAM but no plaintext password is configured");
+		s->scram = calloc(1, sizeof(*s->scram));
+		if (!s->scram || !scram_client_first(s->scram, secret, out, sizeof(out), &outlen))
+			return server_auth_fail(s, "SCRAM setup failed");
+		pkt_sasl_initial(&p, "SCRAM-SHA-256", out, outlen);
+	} else if (code == AUTH_REQ_SASL_CONT) {
+		if (!s->scram || !data ||
+		    !scram_client_final(s->scram, data, dlen, out, sizeof(out), &outlen, err, sizeof(err)))
+			return server_auth_fail(s, "SCRAM exchange with the server failed");
+		pkt_sasl_response(&p, out, outlen);
+	} else {
+		bool ok = s->scram && data && scram_client_verify(s->scram, data, dlen, err, sizeof(err));
+		free(s->scram);
+		s->scram = NULL;
+		if (!ok)
+			return server_auth_fail(s, "server's SCRAM signature did not verify");
+		return;
+	}
+	(void)server_send_pkt(s, &p);
+	pkt_free(&p);
+}
+
+static void server_auth_request(Server *s, const SBufMsg *msg)
+{
+	PktReader r;
+	uint32_t code;
+	const char *secret = server_secret(s);
+	uint8_t stack[128];
+	PktBuf p;
+	char md5[36];
+
+	pkt_reader_init(&r, msg->data + 5, msg->len - 5);
+	code = pkt_get_u32(&r);
+	pkt_init(&p, stack, sizeof(stack));
+	switch (code) {
+	case AUTH_REQ_OK:
+		return;
+	case AUTH_REQ_PASSWORD:
+		if (!secret || auth_secret_kind(secret) != SECRET_PLAIN)
+			return server_auth_fail(s, "server asked for a cleartext password but none is configured");
+		pkt_password(&p, secret);
+		break;
+	case AUTH_REQ_MD5: {
+		const uint8_t *salt = pkt_get_bytes(&r, 4);
+		if (!salt || !secret || auth_secret_kind(secret) == SECRET_SCRAM)
+			return server_auth_fail(s, "server asked for md5 but no usable password is configured");
+		md5_response(s->pool->login_user, secret, salt, md5);
+		pkt_password(&p, md5);
+		break;
+	}
+	case AUTH_REQ_SASL:
+	case AUTH_REQ_SASL_CONT:
+	case AUTH_REQ_SASL_FIN:
+		server_auth_sasl(s, code, &r);
+		return;
+	default:
+		return server_auth_fail(s, "server asked for an unsupported authentication method");
+	}
+	(void)server_send_pkt(s, &p);
+	pkt_free(&p);
+}
+
+/* ParameterStatus: remember the value (and for the pool's welcome). */
+static void server_param(Server *s, const SBufMsg *msg, bool capture)
+{
+	PktReader r;
+	const char *name, *value;
+
+	pkt_reader_init(&r, msg->data + 5, msg->len - 5);
+	name = pkt_get_str(&r);
+	value = pkt_get_str(&r);
+	if (!name || !value)
+		return;
+	(void)varcache_set_by_name(&s->vars, name, value);
+	if (capture) {
+		pkt_put_bytes(&s->pool->welcome, msg->data, msg->len);
+		(void)varcache_set_by_name(&s->pool->server_params, name, value);
+	}
+	if (s->link)
+		(void)varcache_set_by_name(&s->link->vars, name, value);
+}
+
+/* Login finished: run connect_query or become idle. */
+static void server_login_complete(Server *s)
+{
+	Pool *p = s->pool;
+	ListNode *n, *t;
+
+	s->ready = true;
+	s->tx_status = 'I';
+	p->last_connect_failed = 0;
+	p->last_login_error[0] = '\0';
+	if (!p->welcome_ok && !p->welcome.failed)
+		p->welcome_ok = true;
+	slog_msg(LOG_LVL_DEBUG, s, "login complete");
+	server_change_state(s, SV_IDLE);
+	if (p->welcome_ok) {
+		list_for_each_safe(n, t, &p->login_wait_clients) {
+			Client *c = list_entry(n, Client, node);
+			client_login_done(c, NULL);
+			if (c->state == CL_ACTIVE)
+				sbuf_continue(&c->sbuf);
+		}
+	}
+	pool_activate(p);
+}
+
+static void server_send_query(Server *s, const char *sql)
+{
+	uint8_t stack[512];
+	PktBuf p;
+
+	pkt_init(&p, stack, sizeof(stack));
+	pkt_query(&p, sql);
+	s->swallow_rfq++;
+	s->pending_rfq++;
+	(void)server_send_pkt(s, &p);
+	pkt_free(&p);
+}
+
+static SBufAction server_login_msg(Server *s, const SBufMsg *msg)
+{
+	ErrorFields ef;
+	bool capture = !s->pool->welcome_ok;
+
+	switch (msg->type) {
+	case 'R':
+		server_auth_request(s, msg);
+		break;
+	case 'S':
+		if (capture && s->pool->welcome.len == 0)
+			varcache_clear(&s->pool->server_params);
+		server_param(s, msg, capture);
+		break;
+	case 'K':
+		if (msg->len >= 13) {
+			PktReader r;
+			pkt_reader_init(&r, msg->data + 5, 8);
+			s->be_pid = pkt_get_u32(&r);
+			s->be_key = pkt_get_u32(&r);
+		}
+		break;
+	case 'E':
+		if (proto_parse_error(msg->data + 5, msg->len - 5, &ef)) {
+			char why[300];
+			snprintf(why, sizeof(why), "server login failed: %s", ef.message);
+			server_auth_fail(s, why);
+		} else {
+			server_auth_fail(s, "server login failed");
+		}
+		return SBUF_STOP;
+	case 'N':
+		break;
+	case 'Z':
+		if (s->swallow_rfq > 0) {
+			s->swallow_rfq--;
+			s->pending_rfq--;
+		} else if (s->pool->db->connect_query) {
+			server_send_query(s, s->pool->db->connect_query);
+			break;
+		}
+		if (s->swallow_rfq == 0)
+			server_login_complete(s);
+		break;
+	default:
+		break;
+	}
+	return s->state == SV_JUSTFREE ? SBUF_STOP : SBUF_SKIP;
+}
+
+/* ---- linking and release --------------------------------------------- */
+
+bool server_link(Server *s, Client *c)
+{
+	char sql[2048];
+	int n;
+
+	server_change_state(s, SV_ACTIVE);
+	s->link = c;
+	c->link = s;
+	s->link_time = lg.now;
+	sbuf_set_dst(&c->sbuf, &s->sbuf);
+	sbuf_set_dst(&s->sbuf, &c->sbuf);
+	s->pool->stat_assign_count++;
+	n = varcache_diff_sql(&c->vars, &s->vars, sql, sizeof(sql));
+	if (n > 0) {
+		server_send_query(s, sql);
+		return false;
+	}
+	return true;
+}
+
+void server_release(Server *s)
+{
+	Client *c = s->link;
+	Pool *p = s->pool;
+
+	if (c) {
+		if (c->xact_start)
+			p->stat_xact_time_us += (uint64_t)(lg.now - c->xact_start);
+		c->xact_start = 0;
+		c->link = NULL;
+		sbuf_set_dst(&c->sbuf, NULL);
+	}
+	s->link = NULL;
+	sbuf_set_dst(&s->sbuf, NULL);
+	s->request_time = lg.now;
+	if (s->close_needed || p->db->dead) {
+		server_close(s, "database configuration changed");
+		return;
+	}
+	if (lg.cfg->server_lifetime > 0 && lg.now - s->connect_time > lg.cfg->server_lifetime) {
+		server_close(s, "server lifetime over");
+		return;
+	}
+	if (lg.cfg->server_reset_query && lg.cfg->server_reset_query[0] &&
+	    (pool_mode_of(p) == POOL_MODE_SESSION || lg.cfg->server_reset_query_always)) {
+		server_change_state(s, SV_TESTED);
+		server_send_query(s, lg.cfg->server_reset_query);
+		return;
+	}
+	server_change_state(s, SV_IDLE);
+	pool_activate(p);
+}
+
+void server_check(Server *s)
+{
+	server_change_state(s, SV_TESTED);
+	server_send_query(s, lg.cfg->server_check_query ? lg.cfg->server_check_query : "");
+}
+
+void server_track_client_msg(Server *s, uint8_t type)
+{
+	switch (type) {
+	case 'Q':
+	case 'F':
+		s->pending_rfq++;
+		break;
+	case 'S':
+		s->pending_rfq++;
+		s->unsynced = false;
+		break;
+	case 'P': case 'B': case 'D': case 'E': case 'C': case 'H':
+		s->unsynced = true;
+		break;
+	case 'c': case 'f':
+		s->in_copy_in = false;
+		break;
+	default:
+		break;
+	}
+	s->request_time = lg.now;
+}
+
+/* ---- traffic --------------------------------------------------------- */
+
+/* Replies to lagoon's own queries (SET, reset, check) are swallowed. */
+static SBufAction server_swallow(Server *s, const SBufMsg *msg)
+{
+	ErrorFields ef;
+	Client *c = s->link;
+
+	if (!msg->complete && (msg->type == 'Z' || msg->type == 'S' || msg->type == 'E'))
+		return SBUF_NEED_BODY;
+	if (msg->type == 'S')
+		server_param(s, msg, false);
+	else if (msg->type == 'E' && proto_parse_error(msg->data + 5, msg->len - 5, &ef))
+		slog_msg(LOG_LVL_WARNING, s, "internal query failed: %s", ef.message);
+	if (msg->type != 'Z')
+		return SBUF_SKIP;
+	s->swallow_rfq--;
+	s->pending_rfq--;
+	s->tx_status = 'I';
+	if (s->swallow_rfq > 0)
+		return SBUF_SKIP;
+	if (s->state == SV_TESTED) {
+		server_change_state(s, SV_IDLE);
+		pool_activate(s->pool);
+	} else if (c && c->sbuf.paused) {
+		sbuf_continue(&c->sbuf);
+	}
+	return SBUF_SKIP;
+}
+
+static SBufAction server_ready(Server *s, const SBufMsg *msg)
+{
+	Client *c = s->link;
+
+	if (msg->len != 6) {
+		server_close(s, "bad ReadyForQuery length");
+		return SBUF_STOP;
+	}
+	s->tx_status = (char)msg->data[5];
+	if (s->pending_rfq > 0)
+		s->pending_rfq--;
+	s->in_copy_in = s->in_copy_out = false;
+	s->pool->stat_query_count++;
+	if (s->tx_status == 'I')
+		s->pool->stat_xact_count++;
+	if (c && c->query_start)
+		s->pool->stat_query_time_us += (uint64_t)(lg.now - c->query_start);
+	if (s->tx_status != 'I' && pool_mode_of(s->pool) == POOL_MODE_STATEMENT && c) {
+		client_fatal(c, "08P01", "transaction blocks not allowed in statement pooling mode");
+		return s->state == SV_JUSTFREE ? SBUF_STOP : SBUF_SKIP;
+	}
+	return SBUF_FORWARD;
+}
+
+static SBufAction server_active_msg(Server *s, const SBufMsg *msg)
+{
+	if (s->swallow_rfq > 0)
+		return server_swallow(s, msg);
+	switch (msg->type) {
+	case 'Z':
+		if (!msg->complete)
+			return SBUF_NEED_BODY;
+		return server_ready(s, msg);
+	case 'S':
+		if (!msg->complete)
+			return SBUF_NEED_BODY;
+		server_param(s, msg, false);
+		return SBUF_FORWARD;
+	case 'G':
+		s->in_copy_in = true;
+		return SBUF_FORWARD;
+	case 'H':
+		s->in_copy_out = true;
+		return SBUF_FORWARD;
+	case 'c':
+		s->in_copy_out = false;
+		return SBUF_FORWARD;
+	default:
+		return SBUF_FORWARD;
+	}
+}
+
+/* An unlinked server spoke: notices are dropped, anything else is fatal. */
+static SBufAction server_idle_msg(Server *s, const SBufMsg *msg)
+{
+	ErrorFields ef;
+
+	if (msg->type == 'N')
+		return SBUF_SKIP;
+	if (msg->type == 'S') {
+		if (!msg->complete)
+			return SBUF_NEED_BODY;
+		server_param(s, msg, false);
+		return SBUF_SKIP;
+	}
+	if (msg->type == 'E' && msg->complete && proto_parse_error(msg->data + 5, msg->len - 5, &ef))
+		server_close(s, "server error while idle: %s", ef.message);
+	else if (msg->type == 'E' && !msg->complete && msg->len <= SERVER_MSG_MAX)
+		return SBUF_NEED_BODY;
+	else
+		server_close(s, "unexpected message '%c' from an idle server",
+		             msg->type >= 32 && msg->type < 127 ? msg->type : '?');
+	return SBUF_STOP;
+}
+
+static SBufAction server_proto(SBuf *sb, const SBufMsg *msg)
+{
+	Server *s = (Server *)sb;
+
+	if (msg->bad) {
+		server_close(s, "invalid message length from server");
+		return SBUF_STOP;
+	}
+	switch (s->state) {
+	case SV_LOGIN:
+		if (msg->len > SERVER_MSG_MAX) {
+			server_close(s, "login message too long");
+			return SBUF_STOP;
+		}
+		if (!msg->complete)
+			return SBUF_NEED_BODY;
+		lg.now = get_time_usec();
+		return server_login_msg(s, msg);
+	case SV_ACTIVE:
+		return server_active_msg(s, msg);
+	case SV_TESTED:
+		lg.now = get_time_usec();
+		if (s->swallow_rfq > 0)
+			return server_swallow(s, msg);
+		return server_idle_msg(s, msg);
+	default:
+		lg.now = get_time_usec();
+		return server_idle_msg(s, msg);
+	}
+}
+
+/* ---- cancel ---------------------------------------------------------- */
+
+/* A one-shot connection that carries a CancelRequest. */
+typedef struct CancelConn {
+	SBuf sbuf;
+	uint8_t pkt[16];
+} CancelConn;
+
+static SBufAction cancel_proto(SBuf *sb, const SBufMsg *msg)
+{
+	(void)sb;
+	(void)msg;
+	return SBUF_SKIP;
+}
+
+static void cancel_event(SBuf *sb, SBufEvent ev)
+{
+	CancelConn *cc = (CancelConn *)sb;
+
+	if (ev == SBUF_EV_CONNECTED)
+		(void)sbuf_send_local(&cc->sbuf, cc->pkt, sizeof(cc->pkt));
+	/* PostgreSQL closes after reading the request; we do not wait for it.
+	 * The event comes from sb_connected(), which returns right after. */
+	sbuf_close(&cc->sbuf);
+	free(cc);
+}
+
+void server_send_cancel(Server *s)
+{
+	CancelConn *cc = calloc(1, sizeof(*cc));
+	struct sockaddr_storage ss;
+	int salen;
+	char addr[64];
+	PktBuf p;
+
+	if (!cc)
+		return;
+	sbuf_init(&cc->sbuf, cancel_proto, cancel_event);
+	pkt_init(&p, cc->pkt, sizeof(cc->pkt));
+	pkt_cancel_request(&p, s->be_pid, s->be_key);
+	if (p.heap || p.len != sizeof(cc->pkt) ||
+	    !server_address(&s->pool->db->def, &ss, &salen, addr, sizeof(addr)) ||
+	    !sbuf_connect(&cc->sbuf, (struct sockaddr *)&ss, salen, lg.base)) {
+		pkt_free(&p);
+		free(cc);
+		slog_msg(LOG_LVL_WARNING, s, "could not send a cancel request");
+		return;
+	}
+	slog_msg(LOG_LVL_DEBUG, s, "cancel request sent");
+}
