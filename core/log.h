@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum LogLevel {
 	LOG_LVL_FATAL = 0,

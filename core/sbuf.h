@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 typedef struct SBuf SBuf;
 

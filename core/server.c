@@ -55,7 +55,7 @@ static bool server_address(const DbDef *def, struct sockaddr_storage *ss, int *s
 		    sizeof(un->sun_path))
 			return false;
 		*salen = sizeof(*un);
-		snprintf(addr, addrlen, "%s", dir);
+		snprintf(addr, addrlen, "%.63s", dir);
 		return true;
 	} else {
 		struct addrinfo hints, *res = NULL;
@@ -68,7 +68,7 @@ static bool server_address(const DbDef *def, struct sockaddr_storage *ss, int *s
 		memcpy(ss, res->ai_addr, res->ai_addrlen);
 		*salen = (int)res->ai_addrlen;
 		freeaddrinfo(res);
-		snprintf(addr, addrlen, "%s", host);
+		snprintf(addr, addrlen, "%.63s", host);
 		return true;
 	}
 }
