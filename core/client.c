@@ -194,7 +194,7 @@ void client_close(Client *c, const char *fmt, ...)
 	if (c->scram)
 		memset(c->scram, 0, sizeof(*c->scram));
 	if (p)
-		pool_activate(p);
+		pool_activate_later(p);
 }
 
 static void client_event(SBuf *sb, SBufEvent ev)
@@ -361,8 +361,14 @@ static void client_start_auth(Client *c)
 		client_auth_ok(c);
 		return;
 	}
-	if (type == AUTH_TYPE_TRUST || type == AUTH_TYPE_ANY) {
+	if (type == AUTH_TYPE_ANY || (type == AUTH_TYPE_TRUST && (!lg.authfile || secret))) {
+		/* trust, like PgBouncer's, still needs the user in the auth_file
+		 * when there is one */
 		client_auth_ok(c);
+		return;
+	}
+	if (type == AUTH_TYPE_TRUST) {
+		client_auth_failed(c);
 		return;
 	}
 	c->auth_secret = secret ? strdup(secret) : NULL;

@@ -124,6 +124,8 @@ struct Pool {
 	usec_t last_connect_failed;   /* for server_login_retry; 0 = none */
 	char last_login_error[256];   /* sent to waiting clients on failure */
 	bool dirty;                   /* config changed: servers close on release */
+	bool activate_pending;        /* on lg.activate_pools */
+	ListNode activate_node;
 
 	/* stats (totals since start) */
 	uint64_t stat_xact_count, stat_query_count;
@@ -209,6 +211,7 @@ struct Server {
 	bool close_needed;            /* close on release */
 	bool dirty_close;             /* closing because the client left mid-transaction */
 	ScramClient *scram;           /* during login only (malloc'd) */
+	uint64_t stat_in_seen, stat_out_seen; /* sbuf byte counters already in pool stats */
 };
 
 typedef enum ShutdownMode {
@@ -234,6 +237,7 @@ typedef struct Runtime {
 	List justfree_clients;        /* CL_JUSTFREE */
 	List justfree_servers;        /* SV_JUSTFREE */
 	List cancel_hash[CANCEL_HASH_SIZE]; /* Client.cancel_node by cancel key */
+	List activate_pools;          /* pools to activate after this loop turn */
 
 	int client_count;             /* all clients, for max_client_conn */
 	uint64_t next_client_id, next_server_id;

@@ -252,6 +252,7 @@ int main(int argc, char **argv)
 	while (!event_base_got_break(lg.base)) {
 		if (event_base_loop(lg.base, EVLOOP_ONCE) < 0)
 			die("event loop failed");
+		objects_run_deferred();
 		objects_reap();
 	}
 	listen_stop_all();

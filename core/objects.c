@@ -40,6 +40,7 @@ void objects_init(void)
 	list_init(&lg.cancel_clients);
 	list_init(&lg.justfree_clients);
 	list_init(&lg.justfree_servers);
+	list_init(&lg.activate_pools);
 	for (int i = 0; i < CANCEL_HASH_SIZE; i++)
 		list_init(&lg.cancel_hash[i]);
 	lg.next_client_id = 1;
@@ -229,6 +230,7 @@ Pool *pool_get(Database *db, User *user)
 	list_init(&p->used_servers);
 	list_init(&p->tested_servers);
 	pkt_init(&p->welcome, NULL, 0);
+	list_node_init(&p->activate_node);
 	list_append(&lg.pools, &p->node);
 	return p;
 }
@@ -373,6 +375,25 @@ void pool_activate(Pool *p)
 		pool_launch_for_waiters(p);
 }
 
+void pool_activate_later(Pool *p)
+{
+	if (p->activate_pending)
+		return;
+	p->activate_pending = true;
+	list_append(&lg.activate_pools, &p->activate_node);
+}
+
+void objects_run_deferred(void)
+{
+	ListNode *n;
+
+	while ((n = list_pop(&lg.activate_pools))) {
+		Pool *p = list_entry(n, Pool, activate_node);
+		p->activate_pending = false;
+		pool_activate(p);
+	}
+}
+
 /* ---- cancel keys ------------------------------------------------------ */
 
 static List *cancel_bucket(uint32_t pid, uint32_t key)
@@ -408,6 +429,8 @@ Client *cancel_lookup(uint32_t pid, uint32_t key)
 
 static void pool_free(Pool *p)
 {
+	if (p->activate_pending)
+		list_remove(&lg.activate_pools, &p->activate_node);
 	list_remove(&lg.pools, &p->node);
 	pkt_free(&p->welcome);
 	varcache_clear(&p->server_params);
@@ -556,6 +579,42 @@ static void janitor_free_dead(void)
 	}
 }
 
+/* Every stats_period: one log line with the rates since the last one. */
+static void janitor_stats(void)
+{
+	static usec_t last;
+	static uint64_t prev[6];
+	uint64_t cur[6] = {0, 0, 0, 0, 0, 0};
+	ListNode *n;
+	double secs;
+
+	if (!last) {
+		last = lg.now;
+		return;
+	}
+	if (lg.cfg->stats_period <= 0 || lg.now - last < lg.cfg->stats_period)
+		return;
+	list_for_each(n, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		cur[0] += p->stat_xact_count;
+		cur[1] += p->stat_query_count;
+		cur[2] += p->stat_bytes_in;
+		cur[3] += p->stat_bytes_out;
+		cur[4] += p->stat_xact_time_us;
+		cur[5] += p->stat_wait_time_us;
+	}
+	secs = (double)(lg.now - last) / 1e6;
+	if (lg.cfg->log_stats)
+		log_info("stats: %.0f xacts/s, %.0f queries/s, in %.0f B/s, out %.0f B/s, "
+		         "xact %.0f us, wait %.0f us", (double)(cur[0] - prev[0]) / secs,
+		         (double)(cur[1] - prev[1]) / secs, (double)(cur[2] - prev[2]) / secs,
+		         (double)(cur[3] - prev[3]) / secs,
+		         cur[0] > prev[0] ? (double)(cur[4] - prev[4]) / (double)(cur[0] - prev[0]) : 0.0,
+		         cur[0] > prev[0] ? (double)(cur[5] - prev[5]) / (double)(cur[0] - prev[0]) : 0.0);
+	memcpy(prev, cur, sizeof(prev));
+	last = lg.now;
+}
+
 void janitor_run(void)
 {
 	ListNode *n, *t;
@@ -570,6 +629,7 @@ void janitor_run(void)
 		pool_activate(p);
 	}
 	janitor_free_dead();
+	janitor_stats();
 	if (lg.shutdown == SHUTDOWN_WAIT_CLIENTS || lg.shutdown == SHUTDOWN_WAIT_SERVERS) {
 		bool any = false;
 		list_for_each(n, &lg.pools) {

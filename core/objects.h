@@ -30,6 +30,10 @@ usec_t user_timeout_of(const Pool *p, int which); /* 0 query, 1 idle xact, 2 cli
 
 /* Give idle servers to waiting clients and open connections as needed. */
 void pool_activate(Pool *p);
+/* The same, after the current event: safe while callers walk lists. */
+void pool_activate_later(Pool *p);
+/* Run the deferred activations (main loop, once per turn). */
+void objects_run_deferred(void);
 
 /* Config: build databases from cfg at start; on reload mark changed/removed
  * ones (servers close when released). */

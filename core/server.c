@@ -155,7 +155,7 @@ void server_close(Server *s, const char *fmt, ...)
 	p->db->server_count--;
 	p->user->server_count--;
 	server_change_state(s, SV_JUSTFREE);
-	pool_activate(p);
+	pool_activate_later(p);
 }
 
 static void server_event(SBuf *sb, SBufEvent ev)
@@ -430,6 +430,35 @@ static SBufAction server_login_msg(Server *s, const SBufMsg *msg)
 
 /* ---- linking and release --------------------------------------------- */
 
+/* After the SETs in sql[0..n) the server has the client's values; the
+ * parameters the server never reports (search_path) are recorded here,
+ * and those the client did not set are RESET.  Returns the new length. */
+static int server_sync_vars(Server *s, Client *c, char *sql, size_t size, int n)
+{
+	for (int i = 0; i < VAR_COUNT; i++) {
+		const char *cv = c->vars.val[i], *sv = s->vars.val[i];
+		if (cv && (!sv || strcmp(cv, sv) != 0)) {
+			(void)varcache_set(&s->vars, (VarId)i, cv);
+		} else if (!cv && sv) {
+			int w = snprintf(sql + n, size - (size_t)n, "RESET %s;", varcache_name((VarId)i));
+			if (w < 0 || (size_t)w >= size - (size_t)n)
+				break;
+			n += w;
+			(void)varcache_set(&s->vars, (VarId)i, NULL);
+		}
+	}
+	return n;
+}
+
+/* Account the bytes moved since the last call to the pool's totals. */
+static void server_account_bytes(Server *s)
+{
+	s->pool->stat_bytes_in += s->sbuf.bytes_out - s->stat_out_seen;
+	s->pool->stat_bytes_out += s->sbuf.bytes_in - s->stat_in_seen;
+	s->stat_out_seen = s->sbuf.bytes_out;
+	s->stat_in_seen = s->sbuf.bytes_in;
+}
+
 bool server_link(Server *s, Client *c)
 {
 	char sql[2048];
@@ -443,6 +472,11 @@ bool server_link(Server *s, Client *c)
 	sbuf_set_dst(&s->sbuf, &c->sbuf);
 	s->pool->stat_assign_count++;
 	n = varcache_diff_sql(&c->vars, &s->vars, sql, sizeof(sql));
+	if (n < 0) {
+		slog_msg(LOG_LVL_WARNING, s, "client parameters too long to apply");
+		n = 0;
+	}
+	n = server_sync_vars(s, c, sql, sizeof(sql), n);
 	if (n > 0) {
 		server_send_query(s, sql);
 		return false;
@@ -455,6 +489,7 @@ void server_release(Server *s)
 	Client *c = s->link;
 	Pool *p = s->pool;
 
+	server_account_bytes(s);
 	if (c) {
 		if (c->xact_start)
 			p->stat_xact_time_us += (uint64_t)(lg.now - c->xact_start);
@@ -480,7 +515,7 @@ void server_release(Server *s)
 		return;
 	}
 	server_change_state(s, SV_IDLE);
-	pool_activate(p);
+	pool_activate_later(p);
 }
 
 void server_check(Server *s)
@@ -535,7 +570,7 @@ static SBufAction server_swallow(Server *s, const SBufMsg *msg)
 		return SBUF_SKIP;
 	if (s->state == SV_TESTED) {
 		server_change_state(s, SV_IDLE);
-		pool_activate(s->pool);
+		pool_activate_later(s->pool);
 	} else if (c && c->sbuf.paused) {
 		sbuf_continue(&c->sbuf);
 	}
