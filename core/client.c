@@ -265,7 +265,8 @@ static void client_send_welcome(Client *c)
 void client_login_done(Client *c, const char *error)
 {
 	if (error) {
-		client_fatal(c, "08P01", "%s", error);
+		client_fatal(c, c->pool && c->pool->last_login_sqlstate[0] ? c->pool->last_login_sqlstate
+		             : "08006", "%s", error);
 		return;
 	}
 	client_send_welcome(c);
@@ -701,7 +702,7 @@ static SBufAction client_proto(SBuf *sb, const SBufMsg *msg)
 		return client_startup(c, msg);
 	if (msg->bad) {
 		client_fatal(c, "08P01", "invalid message length %u (max_packet_size is %d)",
-		             msg->len, lg.cfg->max_packet_size);
+		             msg->len - 1, lg.cfg->max_packet_size);
 		return SBUF_STOP;
 	}
 	switch (c->state) {

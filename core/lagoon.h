@@ -123,6 +123,7 @@ struct Pool {
 
 	usec_t last_connect_failed;   /* for server_login_retry; 0 = none */
 	char last_login_error[256];   /* sent to waiting clients on failure */
+	char last_login_sqlstate[6];  /* the server's SQLSTATE for it, or "08006" */
 	bool dirty;                   /* config changed: servers close on release */
 	bool activate_pending;        /* on lg.activate_pools */
 	ListNode activate_node;

@@ -75,11 +75,12 @@ static bool server_address(const DbDef *def, struct sockaddr_storage *ss, int *s
 
 /* ---- lifecycle ------------------------------------------------------- */
 
-static void server_login_failed(Server *s, const char *why)
+static void server_login_failed_state(Server *s, const char *why, const char *sqlstate)
 {
 	Pool *p = s->pool;
 	ListNode *n, *t;
 
+	snprintf(p->last_login_sqlstate, sizeof(p->last_login_sqlstate), "%s", sqlstate);
 	p->last_connect_failed = lg.now ? lg.now : 1;
 	snprintf(p->last_login_error, sizeof(p->last_login_error), "%s", why);
 	/* clients that wait for their first login cannot be welcomed */
@@ -87,6 +88,11 @@ static void server_login_failed(Server *s, const char *why)
 		list_for_each_safe(n, t, &p->login_wait_clients)
 			client_login_done(list_entry(n, Client, node), why);
 	}
+}
+
+static void server_login_failed(Server *s, const char *why)
+{
+	server_login_failed_state(s, why, "08006");
 }
 
 Server *server_launch(Pool *p)
@@ -402,9 +408,8 @@ static SBufAction server_login_msg(Server *s, const SBufMsg *msg)
 		break;
 	case 'E':
 		if (proto_parse_error(msg->data + 5, msg->len - 5, &ef)) {
-			char why[300];
-			snprintf(why, sizeof(why), "server login failed: %s", ef.message);
-			server_auth_fail(s, why);
+			server_login_failed_state(s, ef.message, ef.sqlstate[0] ? ef.sqlstate : "08006");
+			server_close(s, "server login failed: %s", ef.message);
 		} else {
 			server_auth_fail(s, "server login failed");
 		}
