@@ -1210,10 +1210,31 @@ static bool admin_cmd_show(AdminCtx *ctx)
 
 /* ---- SET --------------------------------------------------------------- */
 
+/* Session settings drivers send on connect besides the tracked ones
+ * (varcache.h); SET of them is accepted silently. */
+static const char *const admin_driver_params[] = {
+	"extra_float_digits", "default_transaction_isolation", "statement_timeout",
+	"lock_timeout", "idle_in_transaction_session_timeout", "bytea_output",
+	"session", "local", "names", "role", "session_authorization", "transaction",
+	"time", "jit", "search_path", "geqo", "work_mem",
+};
+
+static bool admin_is_driver_param(const char *name)
+{
+	if (varcache_lookup(name) != VAR_COUNT)
+		return true;
+	for (size_t i = 0; i < sizeof(admin_driver_params) / sizeof(admin_driver_params[0]); i++)
+		if (strcasecmp(name, admin_driver_params[i]) == 0)
+			return true;
+	return false;
+}
+
 /* SET of something that is not a lagoon setting: what drivers send on
- * connect.  Tracked session parameters are remembered for SHOW. */
+ * connect.  Tracked session parameters are remembered for SHOW; a name
+ * that is neither gets a NOTICE, so a mistyped setting is not silent. */
 static bool admin_fake_set(AdminCtx *ctx)
 {
+	char name[ADMIN_ECHO_MAX];
 	int v = 2;
 
 	if (ctx->ntok >= 3 && (admin_word_is(ctx, 2, "=") || admin_word_is(ctx, 2, "to")))
@@ -1223,12 +1244,16 @@ static bool admin_fake_set(AdminCtx *ctx)
 		if (!varcache_set_by_name(&ctx->c->vars, ctx->tok[1].s, ctx->tok[v].s))
 			log_debug("admin: SET %s ignored", ctx->tok[1].s);
 	}
+	if (ctx->ntok >= 2 && !admin_is_driver_param(ctx->tok[1].s)) {
+		admin_sanitize(name, sizeof(name), ctx->tok[1].s);
+		pkt_notice(ctx->out, "00000", "\"%s\" is not a lagoon setting; ignored", name);
+	}
 	return admin_done(ctx, "SET");
 }
 
 static bool admin_cmd_set(AdminCtx *ctx)
 {
-	char key[CF_NAME_MAX], probe[64], err[ADMIN_ERR_MAX];
+	char key[CF_NAME_MAX], probe[1024], err[ADMIN_ERR_MAX];
 
 	if (ctx->ntok < 2 || strlen(ctx->tok[1].s) >= sizeof(key))
 		return admin_fake_set(ctx);
