@@ -33,6 +33,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -717,6 +718,8 @@ static void admin_client_row(AdminCtx *ctx, const Client *c)
 	k.state = admin_client_state(c);
 	k.addr = c->addr;
 	k.port = c->port;
+	if (c->is_unix && k.port == 0 && lg.cfg)
+		k.port = lg.cfg->listen_port;   /* as PgBouncer shows it */
 	k.fd = c->sbuf.fd;
 	k.default_local_port = lg.cfg ? lg.cfg->listen_port : 0;
 	k.connect_time = c->connect_time;
@@ -1439,8 +1442,9 @@ static bool admin_cmd_kill_client(AdminCtx *ctx)
 
 	if (ctx->too_long || !isdigit((unsigned char)s[0]))
 		return admin_fail(ctx, "22023", "KILL_CLIENT needs a client id");
+	errno = 0;
 	id = strtoull(s, &end, 10);
-	if (!end || *end || strlen(s) > 20)
+	if (errno != 0 || !end || *end)
 		return admin_fail(ctx, "22023", "KILL_CLIENT needs a client id");
 	target = admin_find_client((uint64_t)id);
 	if (!target)
