@@ -680,7 +680,6 @@ static SBufAction client_active_msg(Client *c, const SBufMsg *msg)
 	if (!c->link) {
 		if (!client_find_server(c))
 			return c->state == CL_JUSTFREE ? SBUF_STOP : SBUF_PAUSE;
-		c->xact_start = lg.now;
 	}
 	if (c->link->swallow_rfq > 0) {
 		/* our SET for this client's parameters is still running */

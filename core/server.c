@@ -473,6 +473,7 @@ bool server_link(Server *s, Client *c)
 	s->link = c;
 	c->link = s;
 	s->link_time = lg.now;
+	c->xact_start = lg.now;
 	sbuf_set_dst(&c->sbuf, &s->sbuf);
 	sbuf_set_dst(&s->sbuf, &c->sbuf);
 	s->pool->stat_assign_count++;
