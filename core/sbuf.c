@@ -135,6 +135,9 @@ static void sb_update_ev(SBuf *sb)
 		return;
 	event_assign(&sb->ev, sb_base, sb->fd, want | EV_PERSIST, sb_ev_cb, sb);
 	event_add(&sb->ev, NULL);
+	/* event_del dropped a pending kick: keep it */
+	if (sb->kicked)
+		event_active(&sb->ev, EV_TIMEOUT, 0);
 }
 
 static void sb_set_sockopts(int fd, bool tcp)
@@ -224,10 +227,11 @@ void sbuf_continue(SBuf *sb)
 /* Process already-buffered bytes from the event loop, not from the caller's stack. */
 void sbuf_kick(SBuf *sb)
 {
-	if (sb->closed)
+	/* without an armed event we are blocked or paused: whoever clears
+	 * that resumes the processing */
+	if (sb->closed || !sb->ev_flags || sb->kicked)
 		return;
-	if (!sb->ev_flags)
-		event_assign(&sb->ev, sb_base, sb->fd, EV_PERSIST, sb_ev_cb, sb);
+	sb->kicked = true;
 	event_active(&sb->ev, EV_TIMEOUT, 0);
 }
 
@@ -601,6 +605,7 @@ static void sb_ev_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (what & EV_TIMEOUT) {
 		/* kicked: handle what is already buffered */
+		sb->kicked = false;
 		if (!sb->paused && !sb->blocked && sb->buf && sb->parse < sb->recv) {
 			if (!sb_process(sb))
 				return;

@@ -69,6 +69,7 @@ struct SBuf {
 	bool closed;
 	bool in_callback;
 	bool want_write;     /* a peer's forwarded data waits for us to drain */
+	bool kicked;         /* a kick (event_active) is pending */
 	struct event ev;     /* read/write interest on fd */
 	short ev_flags;      /* flags ev is armed with (0 = not armed) */
 	SBuf *dst;           /* where forwarded bytes go (the linked peer) */
