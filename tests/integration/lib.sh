@@ -406,6 +406,24 @@ lg_psql() {
         -U "$user" -d "$db" "$@"
 }
 
+# lg_psql_bg OUTFILE [lg_psql args]: lg_psql in the background with psql
+# itself as the job (so LG_BG_PID is psql's pid, for kill -INT / -KILL)
+lg_psql_bg() {
+    local outf=$1; shift
+    local user=app db=postgres
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
+            -U) user=$2; shift 2 ;;
+            -d) db=$2; shift 2 ;;
+            *) break ;;
+        esac
+    done
+    PGPASSWORD=${PGPASSWORD:-${LG_PASSWORD[$user]:-}} \
+        "$PSQL" -X -At -q -v ON_ERROR_STOP=1 -h "${LG_HOST:-127.0.0.1}" -p "$LG_PORT" \
+        -U "$user" -d "$db" "$@" > "$outf" 2>&1 &
+    LG_BG_PID=$!
+}
+
 # lg_admin COMMAND [psql args]: run COMMAND on the admin console as admin
 lg_admin() {
     local c=$1; shift
