@@ -25,11 +25,18 @@ Steps:
     query:SQL                      a simple-protocol Query message
     ssl | gss                      SSLRequest / GSSENCRequest, then read 1 byte
     cancel:PID:KEY                 CancelRequest (on this connection)
+    auth:PASSWORD                  answer cleartext, MD5 or SCRAM-SHA-256
+                                   requests until AuthenticationOk or an error
+                                   (the user is the one of the last startup)
     read                           read until ReadyForQuery, close or timeout
     readall                        read until close or timeout
     sleep:SECONDS                  pause
     close                          close the socket (abruptly) and stop
 """
+import base64
+import hashlib
+import hmac
+import os
 import socket
 import struct
 import sys
@@ -104,6 +111,61 @@ class Conn:
                 return
 
 
+def msg(t, body):
+    return t + struct.pack("!i", len(body) + 4) + body
+
+
+def auth(c, user, password):
+    """Answer authentication requests; prints every message it reads."""
+    nonce = cfirst = None
+    while not c.closed:
+        if not c.fill(5):
+            return
+        t = c.buf[:1]
+        (ln,) = struct.unpack("!i", c.buf[1:5])
+        if not c.fill(1 + ln):
+            return
+        body = c.buf[5:1 + ln]
+        c.buf = c.buf[1 + ln:]
+        show(t.decode("latin-1"), body)
+        if t == b"E":
+            c.read(True)
+            return
+        if t != b"R":
+            continue
+        (code,) = struct.unpack("!i", body[:4])
+        if code == 0:
+            return
+        if code == 3:
+            c.send(msg(b"p", password.encode() + b"\0"))
+        elif code == 5:
+            inner = hashlib.md5((password + user).encode()).hexdigest()
+            outer = hashlib.md5(inner.encode() + body[4:8]).hexdigest()
+            c.send(msg(b"p", b"md5" + outer.encode() + b"\0"))
+        elif code == 10:
+            nonce = base64.b64encode(os.urandom(18)).decode()
+            cfirst = "n=,r=" + nonce
+            data = ("n,," + cfirst).encode()
+            c.send(msg(b"p", b"SCRAM-SHA-256\0" + struct.pack("!i", len(data)) + data))
+        elif code == 11:
+            sfirst = body[4:].decode()
+            attrs = dict(kv.split("=", 1) for kv in sfirst.split(","))
+            salt = base64.b64decode(attrs["s"])
+            salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, int(attrs["i"]))
+            ckey = hmac.new(salted, b"Client Key", "sha256").digest()
+            skey = hashlib.sha256(ckey).digest()
+            final_wo = "c=biws,r=" + attrs["r"]
+            amsg = ",".join([cfirst, sfirst, final_wo]).encode()
+            sig = hmac.new(skey, amsg, "sha256").digest()
+            proof = bytes(a ^ b for a, b in zip(ckey, sig))
+            c.send(msg(b"p", (final_wo + ",p=" + base64.b64encode(proof).decode()).encode()))
+        elif code == 12:
+            pass
+        else:
+            out("UNSUPPORTED auth %d" % code)
+            return
+
+
 def fields(body):
     f = {}
     for part in body.split(b"\0"):
@@ -155,6 +217,7 @@ def startup(user, db, proto="3.0"):
 def main(argv):
     args = {"host": "127.0.0.1", "port": 6432, "unix": None, "timeout": 5.0}
     steps = []
+    user = ""
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -182,7 +245,10 @@ def main(argv):
         name, _, rest = st.partition(":")
         if name == "startup":
             p = rest.split(":")
+            user = p[0]
             c.send(startup(p[0], p[1], p[2] if len(p) > 2 else "3.0"))
+        elif name == "auth":
+            auth(c, user, rest)
         elif name == "raw":
             c.send(bytes.fromhex(rest))
         elif name == "query":
