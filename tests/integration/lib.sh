@@ -328,6 +328,7 @@ lg_start() {
         [[ -n "$extra" ]] && printf '%s\n' "$extra"
     } > "$LG_INI"
 
+    : > "$LG_LOG"   # exists before a pgbouncer -u drops root (RELOAD reopens it)
     local -a cmd
     lg_cmd cmd -v "$LG_INI"
     "${cmd[@]}" > "$LG_DIR/$name.stdout" 2>&1 &
