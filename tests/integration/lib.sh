@@ -109,6 +109,7 @@ skip() { # skip REASON [COUNT]
 skip_all() { echo "1..0 # SKIP $*"; _tap_done=1; exit 0; }
 bail() { echo "Bail out! $*"; _tap_done=1; _tap_failed=$((_tap_failed + 1)); exit 255; }
 done_testing() {
+    _lg_run_cleanups          # stop poolers first: they may still report
     [[ -z "$_tap_planned" ]] && echo "1..$_tap_n"
     _tap_done=1
     (( _tap_failed == 0 ))
@@ -118,6 +119,13 @@ done_testing() {
 # ----------------------------------------------------------- cleanup ----
 _lg_cleanups=()
 lg_on_exit() { _lg_cleanups+=("$1"); }
+_lg_run_cleanups() {
+    local i
+    for ((i = ${#_lg_cleanups[@]} - 1; i >= 0; i--)); do
+        eval "${_lg_cleanups[$i]}" || true
+    done
+    _lg_cleanups=()
+}
 _lg_exit() {
     local rc=$? i
     trap - EXIT
@@ -126,9 +134,7 @@ _lg_exit() {
         echo "not ok $((_tap_n + 1)) - the test script runs to its end (it stopped with status $rc)"
         _tap_n=$((_tap_n + 1))
     fi
-    for ((i = ${#_lg_cleanups[@]} - 1; i >= 0; i--)); do
-        eval "${_lg_cleanups[$i]}" || true
-    done
+    _lg_run_cleanups
     if (( ! _tap_done )); then
         [[ -z "$_tap_planned" ]] && echo "1..$_tap_n"
         rc=1
@@ -139,7 +145,14 @@ _lg_exit() {
     exit "$rc"
 }
 trap _lg_exit EXIT
-trap 'exit 130' INT TERM
+trap 'echo "# $LG_TEST_NAME: interrupted (signal or watchdog)"; exit 130' INT TERM
+
+# A watchdog: a hung test fails (with its pooler's log) instead of hanging
+# "make check".  LAGOON_TEST_TIMEOUT seconds, default 300.
+# (its fds go to /dev/null: nothing left behind may hold the TAP pipe open)
+( sleep "${LAGOON_TEST_TIMEOUT:-300}" && kill -TERM $$ ) </dev/null >/dev/null 2>&1 &
+_lg_watchdog=$!
+lg_on_exit "kill $_lg_watchdog 2>/dev/null"
 
 # ------------------------------------------------------------ cluster ----
 # Find the PostgreSQL server binaries (same rule as pgcluster.sh).
@@ -331,7 +344,8 @@ lg_start() {
     : > "$LG_LOG"   # exists before a pgbouncer -u drops root (RELOAD reopens it)
     local -a cmd
     lg_cmd cmd -v "$LG_INI"
-    "${cmd[@]}" > "$LG_DIR/$name.stdout" 2>&1 &
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} \
+        "${cmd[@]}" > "$LG_DIR/$name.stdout" 2>&1 &
     LG_PID=$!
     lg_on_exit "lg_stop_quiet $LG_PID '$LG_LOG' '$LG_DIR/$name.stdout'"
     if ! lg_wait_port "$LG_PORT" 15 || ! kill -0 "$LG_PID" 2>/dev/null; then
@@ -368,6 +382,11 @@ lg_stop_quiet() {
         kill -KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null || true
+    # a sanitizer build (./configure --enable-sanitizers) reports to stderr
+    if [[ -f "$out" ]] && grep -qE 'ERROR: AddressSanitizer|runtime error:' "$out"; then
+        fail "the pooler ($out) ran without AddressSanitizer/UBSan reports"
+        grep -E -A 30 'ERROR: AddressSanitizer|runtime error:' "$out" | head -n 60 | sed 's/^/# /'
+    fi
     if (( _tap_failed > 0 )); then
         echo "# ---- pooler log tail ($log) ----"
         [[ -f "$log" ]] && tail -n 60 "$log" | sed 's/^/# /'
