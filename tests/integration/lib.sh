@@ -390,7 +390,7 @@ lg_stop_quiet() {
     if (( _tap_failed > 0 )); then
         echo "# ---- pooler log tail ($log) ----"
         [[ -f "$log" ]] && tail -n 60 "$log" | sed 's/^/# /'
-        if [[ -s "$out" ]]; then
+        if [[ -s "$out" && ! -s "$log" ]]; then
             echo "# ---- pooler stdout/stderr ($out) ----"
             tail -n 20 "$out" | sed 's/^/# /'
         fi
