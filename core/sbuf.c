@@ -475,7 +475,7 @@ static bool sb_parse(SBuf *sb)
 			}
 			break;
 		case SBUF_NEED_BODY:
-			if (msg.complete || total > sb_max_pkt || !sb_make_room(sb, total)) {
+			if (msg.complete || mlen > sb_max_pkt || !sb_make_room(sb, total)) {
 				sb->event(sb, SBUF_EV_EOF);
 				return false;
 			}
