@@ -182,21 +182,23 @@ lg_cluster_up() {
     fi
     mkdir -p "$LG_ROOT"; chmod 755 "$LG_ROOT"
     local out rc=0
+    # (the servers must not inherit fd 9, or they would hold the lock forever)
     out=$(
         exec 9>"$LG_ROOT/cluster.lock"
         flock -w 300 9 || { echo "timeout waiting for $LG_ROOT/cluster.lock"; exit 1; }
+        lg_pgcluster() { "$LG_PGCLUSTER" "$@" 9>&-; }
         if [[ -f "$LG_CLUSTER_DIR/cluster.env" ]]; then
-            if "$LG_PGCLUSTER" status "$LG_CLUSTER_DIR" 2>&1 | grep -q stopped; then
-                "$LG_PGCLUSTER" start "$LG_CLUSTER_DIR" 2>&1 && exit 0
+            if lg_pgcluster status "$LG_CLUSTER_DIR" 2>&1 | grep -q stopped; then
+                lg_pgcluster start "$LG_CLUSTER_DIR" 2>&1 && exit 0
                 echo "restart failed; recreating the cluster"
-                "$LG_PGCLUSTER" destroy "$LG_CLUSTER_DIR" 2>&1 || rm -rf -- "$LG_CLUSTER_DIR"
+                lg_pgcluster destroy "$LG_CLUSTER_DIR" 2>&1 || rm -rf -- "$LG_CLUSTER_DIR"
             else
                 exit 0
             fi
         elif [[ -e "$LG_CLUSTER_DIR" ]]; then
             rm -rf -- "$LG_CLUSTER_DIR"   # a half-made directory from a crash
         fi
-        "$LG_PGCLUSTER" start "$LG_CLUSTER_DIR" "$LG_PGPORT" 2 2>&1
+        lg_pgcluster start "$LG_CLUSTER_DIR" "$LG_PGPORT" 2 2>&1
     ) || rc=$?
     if (( rc != 0 )); then
         diag "$out"
