@@ -484,7 +484,9 @@ static void janitor_clients(Pool *p)
 
 	list_for_each_safe(n, t, &p->waiting_clients) {
 		Client *c = list_entry(n, Client, node);
-		if (qwt > 0 && lg.now - c->wait_start > qwt)
+		if (p->db->dead)
+			client_fatal(c, "08P01", "database \"%s\" was removed from the configuration", p->db->name);
+		else if (qwt > 0 && lg.now - c->wait_start > qwt)
 			client_fatal(c, "08P01", "query_wait_timeout");
 	}
 	list_for_each_safe(n, t, &p->login_wait_clients) {
@@ -496,7 +498,10 @@ static void janitor_clients(Pool *p)
 		Client *c = list_entry(n, Client, node);
 		Server *s = c->link;
 		if (!s) {
-			if (idle > 0 && lg.now - c->request_time > idle)
+			if (p->db->dead)
+				client_fatal(c, "08P01", "database \"%s\" was removed from the configuration",
+				             p->db->name);
+			else if (idle > 0 && lg.now - c->request_time > idle)
 				client_fatal(c, "08P01", "client_idle_timeout");
 		} else if (s->pending_rfq > 0) {
 			if (qt > 0 && lg.now - c->query_start > qt)
