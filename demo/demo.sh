@@ -21,7 +21,11 @@ PGPORT_=${LAGOON_DEMO_PGPORT:-35432}
 LPORT=${LAGOON_DEMO_PORT:-36432}
 CLUSTER=$DEMO/cluster
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+if [[ -t 1 ]]; then
+    step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+    step() { printf '\n==> %s\n' "$*"; }
+fi
 
 # ---- packages ----------------------------------------------------------------
 PKGS="build-essential autoconf automake libtool pkg-config libevent-dev
@@ -79,7 +83,7 @@ cleanup() {
 trap cleanup EXIT
 
 step "pgbench -i -s 5 on the primary"
-"$PGBENCH" -i -q -s 5 -h 127.0.0.1 -p "$PGPORT_" -U app postgres
+"$PGBENCH" -i -q -s 5 -h 127.0.0.1 -p "$PGPORT_" -U app postgres 2>&1 | grep -v '^NOTICE'
 
 # ---- lagoon --------------------------------------------------------------------------
 step "starting lagoon on 127.0.0.1:$LPORT (transaction pooling, 4 server connections)"
