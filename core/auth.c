@@ -949,6 +949,10 @@ static bool verify_proof(ScramServer *s, const char *msg, size_t mlen,
 	good = good && sha256(client_key, SCRAM_KEY_LEN, check) &&
 		CRYPTO_memcmp(check, s->stored_key, SCRAM_KEY_LEN) == 0 && !s->doomed &&
 		hmac_sha256(s->server_key, SCRAM_KEY_LEN, msg, mlen, server_sig);
+	if (good) {
+		memcpy(s->client_key, client_key, SCRAM_KEY_LEN);
+		s->have_client_key = true;
+	}
 	OPENSSL_cleanse(client_sig, sizeof(client_sig));
 	OPENSSL_cleanse(client_key, sizeof(client_key));
 	OPENSSL_cleanse(check, sizeof(check));
@@ -1070,6 +1074,31 @@ bool scram_client_first(ScramClient *c, const char *password, char *out, size_t 
 	return true;
 }
 
+bool scram_client_first_keys(ScramClient *c, const uint8_t client_key[SCRAM_KEY_LEN],
+                             const uint8_t server_key[SCRAM_KEY_LEN], char *out, size_t outsize,
+                             size_t *outlen)
+{
+	if (!scram_client_first(c, "", out, outsize, outlen))
+		return false;
+	c->use_keys = true;
+	memcpy(c->pt_client_key, client_key, SCRAM_KEY_LEN);
+	memcpy(c->pt_server_key, server_key, SCRAM_KEY_LEN);
+	return true;
+}
+
+bool scram_secret_server_key(const char *secret, uint8_t server_key[SCRAM_KEY_LEN])
+{
+	ScramServer s;
+	bool ok;
+
+	memset(&s, 0, sizeof(s));
+	ok = secret && auth_secret_kind(secret) == SECRET_SCRAM && parse_scram_secret(&s, secret);
+	if (ok)
+		memcpy(server_key, s.server_key, SCRAM_KEY_LEN);
+	OPENSSL_cleanse(&s, sizeof(s));
+	return ok;
+}
+
 /* The fields of a server-first-message. */
 typedef struct ServerFirst {
 	const char *nonce;
@@ -1120,8 +1149,14 @@ static bool client_proof(ScramClient *c, const char *sfmsg, size_t sflen, const 
 	if (n < 0 || (size_t)n >= sizeof(c->auth_message))
 		return false;
 	mlen = (size_t)n;
-	good = scram_keys(c->salted_password, client_key, stored, server_key) &&
-		hmac_sha256(stored, SCRAM_KEY_LEN, c->auth_message, mlen, client_sig) &&
+	if (c->use_keys) {
+		memcpy(client_key, c->pt_client_key, SCRAM_KEY_LEN);
+		memcpy(server_key, c->pt_server_key, SCRAM_KEY_LEN);
+		good = sha256(client_key, SCRAM_KEY_LEN, stored);
+	} else {
+		good = scram_keys(c->salted_password, client_key, stored, server_key);
+	}
+	good = good && hmac_sha256(stored, SCRAM_KEY_LEN, c->auth_message, mlen, client_sig) &&
 		hmac_sha256(server_key, SCRAM_KEY_LEN, c->auth_message, mlen, c->server_signature);
 	for (i = 0; i < SCRAM_KEY_LEN; i++)
 		proof[i] = client_key[i] ^ client_sig[i];
@@ -1156,8 +1191,8 @@ bool scram_client_final(ScramClient *c, const char *server_first, size_t len,
 	n = snprintf(without, sizeof(without), "c=biws,r=%.*s", (int)sf.nonce_len, sf.nonce);
 	if (n < 0 || (size_t)n >= sizeof(without))
 		return fail(err, errlen, "SCRAM server nonce too long");
-	good = scram_salted_password(c->password, sf.salt, sf.salt_len, sf.iterations,
-	                             c->salted_password);
+	good = c->use_keys || scram_salted_password(c->password, sf.salt, sf.salt_len, sf.iterations,
+	                                            c->salted_password);
 	OPENSSL_cleanse(c->password, sizeof(c->password));
 	if (!good || !client_proof(c, server_first, len, without, proof))
 		return fail(err, errlen, "SCRAM computation failed (message too long?)");

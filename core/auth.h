@@ -73,6 +73,8 @@ typedef struct ScramServer {
 	char client_first_bare[512];
 	char server_first[512];
 	bool doomed;                       /* mock exchange: always fails at the end */
+	bool have_client_key;              /* verified: client_key holds the client's ClientKey */
+	uint8_t client_key[SCRAM_KEY_LEN]; /* recovered from the proof, for pass-through */
 } ScramServer;
 
 /* Start an exchange.  secret NULL = mock exchange for an unknown user
@@ -99,10 +101,23 @@ typedef struct ScramClient {
 	uint8_t salted_password[SCRAM_KEY_LEN];
 	char auth_message[1536];
 	uint8_t server_signature[SCRAM_KEY_LEN];
+	bool use_keys;                     /* pass-through: keys instead of a password */
+	uint8_t pt_client_key[SCRAM_KEY_LEN];
+	uint8_t pt_server_key[SCRAM_KEY_LEN];
 } ScramClient;
 
 /* First message ("n,,n=,r=<nonce>") into out; len in *outlen. */
 bool scram_client_first(ScramClient *c, const char *password, char *out, size_t outsize, size_t *outlen);
+/* SCRAM pass-through: the same first message, but the proof is made from
+ * a ClientKey learned from a client's exchange and the ServerKey of the
+ * stored secret (no plaintext password).  Works when the server holds
+ * the same SCRAM secret as the auth_file. */
+bool scram_client_first_keys(ScramClient *c, const uint8_t client_key[SCRAM_KEY_LEN],
+                             const uint8_t server_key[SCRAM_KEY_LEN], char *out, size_t outsize,
+                             size_t *outlen);
+/* The ServerKey of a SCRAM secret ("SCRAM-SHA-256$..."). */
+bool scram_secret_server_key(const char *secret, uint8_t server_key[SCRAM_KEY_LEN]);
+
 /* server-first-message -> client-final-message. */
 bool scram_client_final(ScramClient *c, const char *server_first, size_t len,
                         char *out, size_t outsize, size_t *outlen, char *err, size_t errlen);

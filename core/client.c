@@ -273,9 +273,24 @@ void client_login_done(Client *c, const char *error)
 }
 
 /* Authentication succeeded: check access, find the pool, welcome. */
+/* Keep the keys of a SCRAM login against a stored SCRAM secret, so the
+ * pooler can log in to servers as this user without a password. */
+static void client_keep_scram_keys(Client *c, User *u)
+{
+	if (!u || !c->scram || !c->scram->have_client_key || !c->auth_secret ||
+	    !scram_secret_server_key(c->auth_secret, u->scram_server_key))
+		return;
+	memcpy(u->scram_client_key, c->scram->client_key, SCRAM_KEY_LEN);
+	u->scram_keys_ok = true;
+}
+
 static void client_auth_ok(Client *c)
 {
 	c->auth_step = AUTH_STEP_NONE;
+	if (c->scram && c->scram->have_client_key)
+		client_keep_scram_keys(c, user_get(c->username));
+	if (c->scram)
+		memset(c->scram, 0, sizeof(*c->scram));
 	free(c->scram);
 	c->scram = NULL;
 	free(c->auth_secret);

@@ -95,6 +95,11 @@ struct User {
 	char name[CF_NAME_MAX];
 	int server_count;             /* for max_user_connections */
 	int client_count;
+	/* SCRAM pass-through: keys learned from a client's successful SCRAM
+	 * exchange against this user's stored SCRAM secret */
+	bool scram_keys_ok;
+	uint8_t scram_client_key[SCRAM_KEY_LEN];
+	uint8_t scram_server_key[SCRAM_KEY_LEN];
 };
 
 /* Server connections for one (database, login user). */

@@ -263,10 +263,15 @@ static void server_auth_sasl(Server *s, uint32_t code, PktReader *r)
 
 	pkt_init(&p, stack, sizeof(stack));
 	if (code == AUTH_REQ_SASL) {
-		if (!secret || auth_secret_kind(secret) != SECRET_PLAIN)
-			return server_auth_fail(s, "server asked for SCRAM but no plaintext password is configured");
+		User *lu = user_get(s->pool->login_user);
+		bool keys = secret && auth_secret_kind(secret) == SECRET_SCRAM && lu && lu->scram_keys_ok;
+		if (!secret || (auth_secret_kind(secret) != SECRET_PLAIN && !keys))
+			return server_auth_fail(s, "server asked for SCRAM but no plaintext password is configured "
+			                        "and no client has logged in with SCRAM yet to pass its keys through");
 		s->scram = calloc(1, sizeof(*s->scram));
-		if (!s->scram || !scram_client_first(s->scram, secret, out, sizeof(out), &outlen))
+		if (!s->scram || !(keys ? scram_client_first_keys(s->scram, lu->scram_client_key,
+		                                                   lu->scram_server_key, out, sizeof(out), &outlen)
+		                        : scram_client_first(s->scram, secret, out, sizeof(out), &outlen)))
 			return server_auth_fail(s, "SCRAM setup failed");
 		pkt_sasl_initial(&p, "SCRAM-SHA-256", out, outlen);
 	} else if (code == AUTH_REQ_SASL_CONT) {

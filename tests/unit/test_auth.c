@@ -172,6 +172,54 @@ static void test_round_trips(void)
 	ok(!round_trip(NULL, "", &cok, why), "mock exchange fails with empty password");
 }
 
+/* One exchange: client c (already started, first message in cf) against
+ * a server verifying secret.  true when both sides accept. */
+static bool exchange(ScramClient *c, const char *cf, size_t cflen, const char *secret)
+{
+	ScramServer s;
+	char sf[512], cfin[512], sfin[512];
+	size_t n;
+
+	return scram_server_init(&s, "u", secret, 0) &&
+		scram_server_first(&s, cf, cflen, sf, sizeof(sf), err, sizeof(err)) &&
+		scram_client_final(c, sf, strlen(sf), cfin, sizeof(cfin), &n, err, sizeof(err)) &&
+		scram_server_final(&s, cfin, n, sfin, sizeof(sfin), err, sizeof(err)) &&
+		scram_client_verify(c, sfin, strlen(sfin), err, sizeof(err));
+}
+
+/* SCRAM pass-through: keys from one client's login serve a second login. */
+static void test_pass_through(void)
+{
+	uint8_t salt[16], server_key[SCRAM_KEY_LEN], learned[SCRAM_KEY_LEN];
+	char secret[256], other[256], sf[512], cf[256], cfin[512], sfin[512];
+	ScramServer s;
+	ScramClient c;
+	size_t n;
+
+	ok(auth_random_bytes(salt, sizeof(salt)) &&
+	   scram_make_secret("walrus", salt, sizeof(salt), 4096, secret, sizeof(secret)), "pass-through secret");
+	/* a client logs in with the password: the server side learns ClientKey */
+	ok(scram_server_init(&s, "u", secret, 0) &&
+	   scram_client_first(&c, "walrus", cf, sizeof(cf), &n) &&
+	   scram_server_first(&s, cf, n, sf, sizeof(sf), err, sizeof(err)) &&
+	   scram_client_final(&c, sf, strlen(sf), cfin, sizeof(cfin), &n, err, sizeof(err)) &&
+	   scram_server_final(&s, cfin, n, sfin, sizeof(sfin), err, sizeof(err)), "client login with password");
+	ok(s.have_client_key, "the verified exchange yields the ClientKey");
+	memcpy(learned, s.client_key, sizeof(learned));
+	ok(scram_secret_server_key(secret, server_key), "ServerKey read from the secret");
+	ok(!scram_secret_server_key("md5abc", server_key), "no ServerKey in a non-SCRAM secret");
+	/* the pooler logs in elsewhere with the keys only */
+	ok(scram_client_first_keys(&c, learned, server_key, cf, sizeof(cf), &n) &&
+	   exchange(&c, cf, n, secret), "pass-through login with the learned keys succeeds");
+	learned[0] ^= 1;
+	ok(!(scram_client_first_keys(&c, learned, server_key, cf, sizeof(cf), &n) &&
+	     exchange(&c, cf, n, secret)), "a wrong ClientKey is refused");
+	learned[0] ^= 1;
+	ok(scram_make_secret("walrus", salt, 8, 4096, other, sizeof(other)) &&
+	   !(scram_client_first_keys(&c, learned, server_key, cf, sizeof(cf), &n) &&
+	     exchange(&c, cf, n, other)), "keys do not open a server with another salt");
+}
+
 /* The s= part of a server-first for a mock exchange of user. */
 static void mock_salt(const char *user, char *salt, size_t size)
 {
@@ -516,5 +564,6 @@ int main(void)
 	test_authfile_good();
 	test_authfile_bad();
 	test_authfile_many();
+	test_pass_through();
 	return exit_status();
 }
