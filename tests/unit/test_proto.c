@@ -371,6 +371,17 @@ static void expect_bad_body(const void *body, size_t blen, const char *what)
 		diag("kind %d, err '%s'", (int)k, err);
 }
 
+/* Append s and its NUL at buf[at]; returns the new length (bounded). */
+static size_t put_cstr(uint8_t *buf, size_t size, size_t at, const char *s)
+{
+	size_t len = strlen(s) + 1;
+
+	if (at + len >= size)
+		return at;
+	memcpy(buf + at, s, len);
+	return at + len;
+}
+
 static void test_startup_bad(void)
 {
 	uint8_t raw[12000], body[2048];
@@ -405,17 +416,19 @@ static void test_startup_bad(void)
 	expect_bad_body("\0user\0a\0\0", 9, "empty name before the end");
 
 	/* user plus p1..p63: exactly STARTUP_MAX_PARAMS pairs */
-	blen = (size_t)sprintf((char *)body, "user") + 1;
-	blen += (size_t)sprintf((char *)body + blen, "u") + 1;
+	blen = put_cstr(body, sizeof(body), 0, "user");
+	blen = put_cstr(body, sizeof(body), blen, "u");
 	for (int i = 1; i < STARTUP_MAX_PARAMS; i++) {
-		blen += (size_t)sprintf((char *)body + blen, "p%d", i) + 1;
-		blen += (size_t)sprintf((char *)body + blen, "v") + 1;
+		char name[16];
+		snprintf(name, sizeof(name), "p%d", i);
+		blen = put_cstr(body, sizeof(body), blen, name);
+		blen = put_cstr(body, sizeof(body), blen, "v");
 	}
 	body[blen] = 0;
 	n = raw_packet(raw, PROTO_VERSION_3, body, blen + 1);
 	is_int(STARTUP_V3, parse_copy(raw, n, &si, err, sizeof(err)), "exactly STARTUP_MAX_PARAMS accepted");
-	blen += (size_t)sprintf((char *)body + blen, "extra") + 1;
-	blen += (size_t)sprintf((char *)body + blen, "v") + 1;
+	blen = put_cstr(body, sizeof(body), blen, "extra");
+	blen = put_cstr(body, sizeof(body), blen, "v");
 	body[blen] = 0;
 	expect_bad_body(body, blen + 1, "too many parameters");
 
