@@ -95,12 +95,22 @@ static const CfField cf_keys[] = {
 	K_SIZE(max_packet_size, "2147483647", CF_R),
 	K_SIZE(max_user_connections, "0", CF_R),
 	K_SIZE(min_pool_size, "0", CF_R),
+	K_INT(monitor_backoff_max, "5000", CF_R, 1, INT_MAX),
+	K_INT(monitor_connect_timeout, "2000", CF_R, 1, INT_MAX),
+	K_STR(monitor_dbname, "postgres", CF_R),
+	K_INT(monitor_fail_count, "3", CF_R, 1, 1000),
+	K_INT(monitor_interval, "250", CF_R, 10, 3600000),
+	K_STR(monitor_password, NULL, CF_R),
+	K_INT(monitor_up_count, "2", CF_R, 1, 1000),
+	K_STR(monitor_user, NULL, CF_R),
 	K_STR(pidfile, NULL, CF_NR),
+	K_STR(plugin_dir, LAGOON_PLUGINDIR, CF_NR),
 	K_INT(pkt_buf, "4096", CF_NR, 512, INT_MAX),
 	CFK(pool_mode, CF_POOL_MODE, 0, 0, "session", CF_R),
 	K_TIME(query_timeout, "0", CF_R),
 	K_TIME(query_wait_timeout, "120", CF_R),
 	K_SIZE(reserve_pool_size, "0", CF_R),
+	K_STR(router, "none", CF_R),
 	K_TIME(reserve_pool_timeout, "5", CF_R),
 	K_SIZE(sbuf_loopcnt, "5", CF_R),
 	K_TIME(server_check_delay, "30", CF_R),
@@ -154,7 +164,11 @@ static const char *const cf_unimplemented_keys[] = {
 static const CfField cf_db_keys[] = {
 	D_ARR(dbname),
 	D_ARR(host),
-	CFD(port, CF_INT, 1, 65535),
+	{ "port", CF_ARR, offsetof(DbDef, ports), CF_FIELD_SIZE(DbDef, ports), 0, 0, NULL, false },
+	D_ARR(primary),
+	D_ARR(replicas),
+	D_ARR(router),
+	D_ARR(router_options),
 	D_ARR(user),
 	D_ARR(password),
 	CFD(pool_size, CF_INT, 0, INT_MAX),
@@ -966,6 +980,123 @@ static DbDef *cf_new_db(const char *name)
 	return db;
 }
 
+/* Parse "5432" into *port; false if it is not a port number. */
+static bool cf_port(const char *s, size_t len, int *port)
+{
+	char buf[16];
+	char *end;
+	long v;
+
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	v = strtol(buf, &end, 10);
+	if (*end || v < 1 || v > 65535)
+		return false;
+	*port = (int)v;
+	return true;
+}
+
+/* Append "host[:port]" (port defaults to defport) to db->hosts. */
+static bool cf_add_host(CfParser *p, DbDef *db, const char *key, const char *s, size_t len,
+                        int defport, bool primary)
+{
+	DbHost *h;
+	const char *colon = NULL;
+	size_t hlen = len;
+
+	if (db->nhosts >= CF_MAX_BACKENDS)
+		return cf_fail(p, key, "more than %d hosts", CF_MAX_BACKENDS);
+	if (len > 0 && s[0] != '/' && s[0] != '[')
+		colon = memchr(s, ':', len);
+	if (colon && memchr(colon + 1, ':', len - (size_t)(colon + 1 - s)))
+		colon = NULL; /* a bare IPv6 address */
+	h = &db->hosts[db->nhosts];
+	h->port = defport;
+	if (colon) {
+		hlen = (size_t)(colon - s);
+		if (!cf_port(colon + 1, len - hlen - 1, &h->port))
+			return cf_fail(p, key, "bad port in \"%.*s\"", (int)len, s);
+	}
+	if (hlen >= sizeof(h->host))
+		return cf_fail(p, key, "host name too long");
+	memcpy(h->host, s, hlen);
+	h->host[hlen] = '\0';
+	h->named_primary = primary;
+	db->nhosts++;
+	return true;
+}
+
+/* Split a comma list and add each element as a host. */
+static bool cf_add_host_list(CfParser *p, DbDef *db, const char *key, const char *list,
+                             const int *ports, int nports, bool primary)
+{
+	const char *s = list;
+	int i = 0;
+
+	for (;;) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		int port = nports == 1 ? ports[0] : (i < nports ? ports[i] : 5432);
+		while (len > 0 && (*s == ' ' || *s == '\t')) {
+			s++;
+			len--;
+		}
+		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+			len--;
+		if (!cf_add_host(p, db, key, s, len, port, primary && i == 0))
+			return false;
+		i++;
+		if (!comma)
+			return true;
+		s = comma + 1;
+	}
+}
+
+/* host=a,b,c port=1[,2,3] or primary=h[:p] replicas=h[:p],...: fill db->hosts. */
+static bool cf_db_hosts(CfParser *p, DbDef *db, const char *name)
+{
+	int ports[CF_MAX_BACKENDS], nports = 0, nlisted = 1;
+	const char *s = db->ports;
+
+	(void)name;
+	while (*s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		if (nports >= CF_MAX_BACKENDS || !cf_port(s, len, &ports[nports]))
+			return cf_fail(p, "port", "bad port list \"%s\": not a number or out of range 1..65535", db->ports);
+		nports++;
+		s = comma ? comma + 1 : s + len;
+	}
+	if (nports == 0)
+		ports[nports++] = 5432;
+	db->port = ports[0];
+	if (db->primary[0] || db->replicas[0]) {
+		if (db->host[0])
+			return cf_fail(p, "primary", "give either host= or primary=/replicas=, not both");
+		if (!db->primary[0])
+			return cf_fail(p, "replicas", "replicas= needs primary=");
+		if (!cf_add_host_list(p, db, "primary", db->primary, ports, 1, true))
+			return false;
+		if (db->replicas[0] && !cf_add_host_list(p, db, "replicas", db->replicas, ports, 1, false))
+			return false;
+		snprintf(db->host, sizeof(db->host), "%s", db->hosts[0].host);
+		db->port = db->hosts[0].port;
+		return true;
+	}
+	for (s = db->host; *s; s++)
+		nlisted += *s == ',';
+	if (nports != 1 && nports != nlisted)
+		return cf_fail(p, "port", "%d ports for %d hosts: give one port or one per host",
+		               nports, nlisted);
+	if (!cf_add_host_list(p, db, "host", db->host, ports, nports, false))
+		return false;
+	snprintf(db->host, sizeof(db->host), "%s", db->hosts[0].host);
+	db->port = db->hosts[0].port;
+	return true;
+}
+
 static bool cf_database(CfParser *p, char *line)
 {
 	char name[CF_NAME_MAX], *value, *raw = strdup(line);
@@ -991,6 +1122,10 @@ static bool cf_database(CfParser *p, char *line)
 	db->line = p->line;
 	if (!cf_parse_list(p, cf_db_keys, CF_ARRAY_SIZE(cf_db_keys), cf_db_unimplemented,
 			   CF_ARRAY_SIZE(cf_db_unimplemented), "databases", db, name, value)) {
+		cf_free_db(db);
+		return false;
+	}
+	if (!cf_db_hosts(p, db, name)) {
 		cf_free_db(db);
 		return false;
 	}

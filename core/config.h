@@ -42,6 +42,16 @@ typedef enum AuthType {
 	AUTH_TYPE_SCRAM,      /* scram-sha-256 */
 } AuthType;
 
+#define CF_MAX_BACKENDS 16    /* hosts per database (primary + replicas) */
+
+/* One backend host of a database line, parsed from host=/port= or
+ * primary=/replicas=. */
+typedef struct DbHost {
+	char host[128];               /* name, address, or Unix socket dir ("" = default dir) */
+	int port;
+	bool named_primary;           /* given as primary= (a hint; roles are discovered) */
+} DbHost;
+
 /* One line of [databases]. Integer fields: -1 = not given (use global). */
 typedef struct DbDef {
 	char name[CF_NAME_MAX];       /* client-facing name; "*" = fallback */
@@ -60,6 +70,13 @@ typedef struct DbDef {
 	char datestyle[64];
 	char timezone[64];
 	char application_name[64];
+	char ports[128];              /* raw port= value: one port, or one per host */
+	char primary[256];            /* raw primary= value ("host[:port]") */
+	char replicas[1024];          /* raw replicas= value ("h[:p],h[:p]") */
+	char router[64];              /* per-database router ("" = global) */
+	char router_options[256];     /* "key=value key=value" for the router */
+	DbHost hosts[CF_MAX_BACKENDS];/* parsed backends, in order */
+	int nhosts;                   /* >= 1 after a successful parse */
 	char *extra;                  /* malloc'd or NULL: the full raw line, for SHOW */
 	const char *file;             /* where it was defined (points into Config.files) */
 	int line;
@@ -136,6 +153,21 @@ typedef struct Config {
 	int tcp_keepcnt, tcp_keepidle, tcp_keepintvl; /* 0 = OS default */
 	bool application_name_add_host;
 	bool disable_pqexec;
+
+	/* cluster monitor */
+	int monitor_interval;         /* ms between probes (250) */
+	int monitor_connect_timeout;  /* ms for a probe connection + query (2000) */
+	int monitor_fail_count;       /* failed probes that mark a backend down (3) */
+	int monitor_up_count;         /* good probes that bring it back (2) */
+	int monitor_backoff_max;      /* ms: longest wait between probes of a down backend (5000) */
+	char *monitor_user;           /* NULL = the database line's user, else "postgres" */
+	char *monitor_password;       /* NULL = the line's password or the auth_file's */
+	char *monitor_dbname;         /* "postgres" */
+	usec_t primary_wait_timeout;  /* how long a write waits for a primary to appear (query_wait_timeout bound) */
+
+	/* routing */
+	char *plugin_dir;             /* where router plugins live */
+	char *router;                 /* default router name ("none") */
 
 	DbDef *databases;             /* definition order; owned */
 	UserDef *users;               /* owned */
