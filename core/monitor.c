@@ -43,7 +43,7 @@ static const char mon_probe_sql[] =
 	"CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
 	"ELSE pg_current_wal_insert_lsn() END, "
 	"current_setting('wal_block_size')::int, "
-	"current_setting('wal_segment_size')::bigint";
+	"pg_size_bytes(current_setting('wal_segment_size'))";
 
 typedef enum MonConnState {
 	MON_CLOSED = 0,           /* no connection */
