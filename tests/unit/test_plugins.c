@@ -17,6 +17,7 @@
 #include "plugin_path.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static pooler_backend cands[3];
@@ -232,6 +233,44 @@ static void test_example(void)
 	router_unload(inst);
 }
 
+/* The whole file, NUL-terminated, malloc'd (the caller frees), or NULL. */
+static char *slurp(const char *rel)
+{
+	const char *src = getenv("LAGOON_SRC_DIR");
+	char path[4096];
+	char *buf = NULL;
+	long len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", src && *src ? src : ".", rel);
+	f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)len + 1)) != NULL) {
+		if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[len] = '\0';
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+/* docs/plugins.md must show tests/plugins/example_docs.c verbatim. */
+static void test_docs_honest(void)
+{
+	char *doc = slurp("docs/plugins.md");
+	char *code = slurp("tests/plugins/example_docs.c");
+
+	ok(doc && code && strstr(doc, code) != NULL,
+	   "docs/plugins.md contains tests/plugins/example_docs.c verbatim");
+	free(doc);
+	free(code);
+}
+
 static void bench(const char *subdir, const char *name)
 {
 	router_instance *inst = load(subdir, name, NULL);
@@ -261,6 +300,7 @@ int main(void)
 	test_roundrobin();
 	test_leastlag();
 	test_example();
+	test_docs_honest();
 	bench("plugins/roundrobin", "roundrobin");
 	bench("plugins/leastlag", "leastlag");
 	return exit_status();
