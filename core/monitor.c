@@ -480,6 +480,16 @@ static void mon_send_query(MonitorBackend *mb)
 		mon_probe_fail(mb, "cannot watch the probe socket");
 }
 
+/* libpq's non-blocking connect errors lack the "connection to server
+ * failed" prefix: say it was the connect that failed. */
+static void mon_connect_failed_msg(MonitorBackend *mb)
+{
+	char msg[200];
+
+	snprintf(msg, sizeof(msg), "connect failed: %s", PQerrorMessage(mb->conn));
+	mon_probe_fail(mb, msg);
+}
+
 static void mon_connect_poll(MonitorBackend *mb)
 {
 	switch (PQconnectPoll(mb->conn)) {
@@ -497,7 +507,7 @@ static void mon_connect_poll(MonitorBackend *mb)
 		break;
 	case PGRES_POLLING_FAILED:
 	default:
-		mon_probe_fail(mb, PQerrorMessage(mb->conn));
+		mon_connect_failed_msg(mb);
 		break;
 	}
 }
@@ -738,15 +748,19 @@ static void mon_round_lags(MonitorDb *md)
 	Database *db = md->db;
 	MonitorBackend *pm = mon_round_primary(md);
 
-	if (pm) {
+	if (pm)
 		mon_history_add(md, pm->be, pm->lsn, pm->answered_at);
-		pm->be->lag_bytes = 0;
-		pm->be->lag_ms = 0;
-	}
 	for (int i = 0; i < db->nbackends; i++) {
 		MonitorBackend *mb = db->backends[i] ? db->backends[i]->mon : NULL;
-		if (mb && mb->got && mb->round == md->round && mb->in_recovery)
+		if (!mb || !mb->got || mb->round != md->round)
+			continue;
+		if (mb->in_recovery) {
 			mon_replica_lag(md, mb, pm);
+		} else {
+			/* a primary (also each of a split brain) lags nothing */
+			mb->be->lag_bytes = 0;
+			mb->be->lag_ms = 0;
+		}
 	}
 }
 
