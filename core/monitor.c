@@ -786,7 +786,8 @@ static void mon_set_primary(Database *db, Backend *p)
 	else
 		snprintf(was, sizeof(was), "none");
 	db->primary = p;
-	db->primary_changes++;
+	/* db->primary_changes is counted by cluster_primary_changed() (objects.c),
+	 * which also runs when a reload moves the primary */
 	if (p)
 		log_info("primary of db %s is now %s:%d (was %s)", db->name, mon_host(p), p->port, was);
 	else
