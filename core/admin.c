@@ -559,7 +559,39 @@ static const AdminCol admin_pool_cols[] = {
 	{ "sv_used", T_INT8 }, { "sv_tested", T_INT8 }, { "sv_login", T_INT8 },
 	{ "maxwait", T_INT8 }, { "maxwait_us", T_INT8 },
 	{ "pool_mode", T_TEXT }, { "load_balance_hosts", T_TEXT },
+	/* lagoon's own columns */
+	{ "backend", T_TEXT }, { "role", T_TEXT },
 };
+
+/* Which backend a client counts under in SHOW POOLS: its server's, the one
+ * it waits for, else the current primary (index), or -1. */
+static int admin_client_backend(const Client *c)
+{
+	const Backend *be = c->link ? c->link->backend : c->target;
+
+	if (!be && c->pool)
+		be = c->pool->db->primary;
+	return be ? be->index : -1;
+}
+
+static int admin_count_clients(const List *l, int bi, bool all)
+{
+	const ListNode *n;
+	int count = 0;
+
+	if (all)
+		return l->count;
+	list_for_each(n, l)
+		count += admin_client_backend(list_entry(n, Client, node)) == bi;
+	return count;
+}
+
+static const char *admin_role_name(const Backend *be)
+{
+	if (!be)
+		return "unknown";
+	return be->role == BE_ROLE_PRIMARY ? "primary" : be->role == BE_ROLE_REPLICA ? "replica" : "unknown";
+}
 
 /* How long the longest-waiting client of p has waited. */
 static usec_t admin_pool_maxwait(const Pool *p)
@@ -587,29 +619,41 @@ static const char *admin_pool_mode_text(const Pool *p)
 	return config_pool_mode_name(pool_mode_of(p));
 }
 
-static void admin_pool_row(AdminCtx *ctx, const Pool *p)
+/* One row of SHOW POOLS: pool p on backend index bi (-1: a pool without
+ * backends, the admin console's).  A single-backend pool counts every
+ * client on its one row. */
+static void admin_pool_row(AdminCtx *ctx, const Pool *p, int bi)
 {
 	usec_t wait = admin_pool_maxwait(p);
+	bool all = bi < 0 || p->db->nbackends <= 1;
+	const PoolBackend *pb = bi >= 0 ? &p->be[bi] : NULL;
+	const Backend *be = bi >= 0 ? p->db->backends[bi] : NULL;
+	char name[160];
 	AdminRow r;
 
 	admin_row_init(&r);
 	admin_row_text(&r, p->db ? p->db->name : NULL);
 	admin_row_text(&r, p->user ? p->user->name : NULL);
-	admin_row_int(&r, p->active_clients.count);
-	admin_row_int(&r, p->waiting_clients.count + p->login_wait_clients.count);
+	admin_row_int(&r, admin_count_clients(&p->active_clients, bi, all));
+	admin_row_int(&r, admin_count_clients(&p->waiting_clients, bi, all) +
+	              admin_count_clients(&p->login_wait_clients, bi, all));
 	admin_row_int(&r, 0);
 	admin_row_int(&r, 0);
-	admin_row_int(&r, p->active_servers.count);
+	admin_row_int(&r, pb ? pb->active_servers.count : 0);
 	admin_row_int(&r, 0);
 	admin_row_int(&r, 0);
-	admin_row_int(&r, p->idle_servers.count);
-	admin_row_int(&r, p->used_servers.count);
-	admin_row_int(&r, p->tested_servers.count);
-	admin_row_int(&r, p->login_servers.count);
+	admin_row_int(&r, pb ? pb->idle_servers.count : 0);
+	admin_row_int(&r, pb ? pb->used_servers.count : 0);
+	admin_row_int(&r, pb ? pb->tested_servers.count : 0);
+	admin_row_int(&r, pb ? pb->login_servers.count : 0);
 	admin_row_int(&r, wait / 1000000);
 	admin_row_int(&r, wait % 1000000);
 	admin_row_text(&r, admin_pool_mode_text(p));
 	admin_row_text(&r, NULL);
+	if (be)
+		snprintf(name, sizeof(name), "%s:%d", be->host[0] ? be->host : "unix", be->port);
+	admin_row_text(&r, be ? name : NULL);
+	admin_row_text(&r, be ? admin_role_name(be) : NULL);
 	admin_row_emit(ctx, &r, NCOLS(admin_pool_cols));
 }
 
@@ -618,8 +662,14 @@ static bool admin_show_pools(AdminCtx *ctx)
 	ListNode *n;
 
 	admin_describe(ctx, admin_pool_cols, NCOLS(admin_pool_cols));
-	list_for_each(n, &lg.pools)
-		admin_pool_row(ctx, list_entry(n, Pool, node));
+	list_for_each(n, &lg.pools) {
+		const Pool *p = list_entry(n, Pool, node);
+		if (p->db->nbackends == 0)
+			admin_pool_row(ctx, p, -1);
+		for (int i = 0; i < p->db->nbackends; i++)
+			if (p->db->backends[i] && !p->db->backends[i]->retired)
+				admin_pool_row(ctx, p, i);
+	}
 	return admin_show_done(ctx);
 }
 
@@ -800,12 +850,15 @@ static bool admin_show_servers(AdminCtx *ctx)
 	admin_describe(ctx, admin_sock_cols, NCOLS(admin_sock_cols));
 	list_for_each(n, &lg.pools) {
 		Pool *p = list_entry(n, Pool, node);
-		const List *lists[5] = { &p->active_servers, &p->idle_servers,
-		                         &p->used_servers, &p->tested_servers,
-		                         &p->login_servers };
-		for (int i = 0; i < 5; i++)
-			list_for_each(m, lists[i])
-				admin_server_row(ctx, list_entry(m, Server, node));
+		for (int b = 0; b < p->db->nbackends; b++) {
+			const PoolBackend *pb = &p->be[b];
+			const List *lists[5] = { &pb->active_servers, &pb->idle_servers,
+			                         &pb->used_servers, &pb->tested_servers,
+			                         &pb->login_servers };
+			for (int i = 0; i < 5; i++)
+				list_for_each(m, lists[i])
+					admin_server_row(ctx, list_entry(m, Server, node));
+		}
 	}
 	return admin_show_done(ctx);
 }
@@ -965,6 +1018,70 @@ static bool admin_show_users(AdminCtx *ctx)
 
 /* ---- SHOW LISTS -------------------------------------------------------- */
 
+/* ---- SHOW BACKENDS (lagoon) ---------------------------------------------- */
+
+static const AdminCol admin_backend_cols[] = {
+	{ "database", T_TEXT }, { "host", T_TEXT }, { "port", T_INT4 }, { "role", T_TEXT },
+	{ "state", T_TEXT }, { "lsn", T_TEXT }, { "lag_bytes", T_INT8 }, { "lag_ms", T_INT8 },
+	{ "sample_age_ms", T_INT8 }, { "probe_failures", T_INT8 }, { "fail_streak", T_INT8 },
+	{ "sv_active", T_INT8 }, { "sv_idle", T_INT8 }, { "sv_used", T_INT8 }, { "sv_login", T_INT8 },
+	{ "xact_routed", T_INT8 }, { "is_write_target", T_TEXT }, { "last_error", T_TEXT },
+};
+
+static void admin_backend_row(AdminCtx *ctx, const Backend *be)
+{
+	const Database *db = be->db;
+	int counts[4] = { 0, 0, 0, 0 };
+	char lsn[32];
+	const ListNode *n;
+	AdminRow r;
+
+	list_for_each(n, &lg.pools) {
+		const Pool *p = list_entry(n, Pool, node);
+		const PoolBackend *pb = &p->be[be->index];
+		if (p->db != db)
+			continue;
+		counts[0] += pb->active_servers.count;
+		counts[1] += pb->idle_servers.count;
+		counts[2] += pb->used_servers.count + pb->tested_servers.count;
+		counts[3] += pb->login_servers.count;
+	}
+	snprintf(lsn, sizeof(lsn), "%X/%X", (unsigned)(be->lsn >> 32), (unsigned)be->lsn);
+	admin_row_init(&r);
+	admin_row_text(&r, db->name);
+	admin_row_text(&r, be->host[0] ? be->host : "unix");
+	admin_row_int(&r, be->port);
+	admin_row_text(&r, admin_role_name(be));
+	admin_row_text(&r, be->retired ? "retired" : be->health == BE_HEALTH_UP ? "up"
+	               : be->health == BE_HEALTH_DOWN ? "down" : "unknown");
+	admin_row_text(&r, be->sampled_at ? lsn : NULL);
+	admin_row_int(&r, (int64_t)be->lag_bytes);
+	admin_row_int(&r, be->lag_ms);
+	admin_row_int(&r, be->sampled_at ? (lg.now - be->sampled_at) / 1000 : -1);
+	admin_row_int(&r, (int64_t)be->probe_failures);
+	admin_row_int(&r, be->fail_streak);
+	for (int i = 0; i < 4; i++)
+		admin_row_int(&r, counts[i]);
+	admin_row_int(&r, (int64_t)be->xact_routed);
+	admin_row_text(&r, db_write_backend(db) == be ? "yes" : "no");
+	admin_row_text(&r, be->last_error[0] ? be->last_error : NULL);
+	admin_row_emit(ctx, &r, NCOLS(admin_backend_cols));
+}
+
+static bool admin_show_backends(AdminCtx *ctx)
+{
+	const ListNode *n;
+
+	admin_describe(ctx, admin_backend_cols, NCOLS(admin_backend_cols));
+	list_for_each(n, &lg.databases) {
+		const Database *db = list_entry(n, Database, node);
+		for (int i = 0; i < db->nbackends; i++)
+			if (db->backends[i])
+				admin_backend_row(ctx, db->backends[i]);
+	}
+	return admin_show_done(ctx);
+}
+
 static bool admin_show_lists(AdminCtx *ctx)
 {
 	static const AdminCol cols[] = { { "list", T_TEXT }, { "items", T_INT8 } };
@@ -976,9 +1093,7 @@ static bool admin_show_lists(AdminCtx *ctx)
 		const Pool *p = list_entry(n, Pool, node);
 		used_clients += p->active_clients.count + p->waiting_clients.count +
 		                p->login_wait_clients.count;
-		used_servers += p->active_servers.count + p->idle_servers.count +
-		                p->used_servers.count + p->tested_servers.count +
-		                p->login_servers.count;
+		used_servers += pool_server_count(p);
 	}
 	const struct { const char *name; int64_t v; } rows[] = {
 		{ "databases", lg.databases.count }, { "users", lg.users.count },
@@ -1182,6 +1297,7 @@ static const AdminShow admin_shows[] = {
 	{ "pools", admin_show_pools },
 	{ "clients", admin_show_clients },
 	{ "servers", admin_show_servers },
+	{ "backends", admin_show_backends },
 	{ "config", admin_show_config },
 	{ "databases", admin_show_databases },
 	{ "users", admin_show_users },

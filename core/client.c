@@ -272,6 +272,19 @@ void client_login_done(Client *c, const char *error)
 	client_send_welcome(c);
 }
 
+/* A recent login failure blocks new attempts (server_login_retry): a
+ * client that needs a first login gets the error instead of waiting. */
+static bool client_login_retry_pending(const Pool *p)
+{
+	Backend *be = db_write_backend(p->db);
+	usec_t t;
+
+	if (!be)
+		return false;
+	t = p->be[be->index].last_connect_failed;
+	return t && lg.now - t < lg.cfg->server_login_retry;
+}
+
 /* Authentication succeeded: check access, find the pool, welcome. */
 /* Keep the keys of a SCRAM login against a stored SCRAM secret, so the
  * pooler can log in to servers as this user without a password. */
@@ -322,9 +335,8 @@ static void client_auth_ok(Client *c)
 	client_change_state(c, CL_WAITING_LOGIN);
 	sbuf_pause(&c->sbuf);
 	pool_activate(c->pool);
-	if (c->state == CL_WAITING_LOGIN && c->pool->last_connect_failed &&
-	    pool_server_count(c->pool) == 0 && c->pool->last_login_error[0] &&
-	    lg.now - c->pool->last_connect_failed < lg.cfg->server_login_retry)
+	if (c->state == CL_WAITING_LOGIN && pool_server_count(c->pool) == 0 &&
+	    c->pool->last_login_error[0] && client_login_retry_pending(c->pool))
 		client_login_done(c, c->pool->last_login_error);
 }
 
@@ -647,9 +659,11 @@ void client_link(Client *c, Server *s)
 static bool client_find_server(Client *c)
 {
 	Pool *p = c->pool;
+	Backend *be = db_write_backend(p->db);
 	ListNode *n;
 
-	if (!lagoon_is_paused(p->db) && (n = list_first(&p->idle_servers)) &&
+	c->target = NULL;  /* routing comes later: every transaction goes to the primary */
+	if (be && !lagoon_is_paused(p->db) && (n = list_first(&p->be[be->index].idle_servers)) &&
 	    list_empty(&p->waiting_clients))
 		return server_link(list_entry(n, Server, node), c);
 	c->wait_start = lg.now;

@@ -1087,6 +1087,14 @@ static bool cf_db_hosts(CfParser *p, DbDef *db, const char *name)
 	}
 	for (s = db->host; *s; s++)
 		nlisted += *s == ',';
+	if (nlisted == 1 && nports > 1) {
+		/* one host, several ports: a backend per port on that host */
+		for (int i = 0; i < nports; i++)
+			if (!cf_add_host(p, db, "host", db->host, strlen(db->host), ports[i], false))
+				return false;
+		db->port = ports[0];
+		return true;
+	}
 	if (nports != 1 && nports != nlisted)
 		return cf_fail(p, "port", "%d ports for %d hosts: give one port or one per host",
 		               nports, nlisted);

@@ -18,11 +18,12 @@
  *   CL_JUSTFREE        lg.justfree_clients (closed; freed after the loop turn)
  *
  *   server states      list
- *   SV_LOGIN           pool->login_servers  (connect, startup, auth)
- *   SV_IDLE            pool->idle_servers   (ready for a client)
- *   SV_ACTIVE          pool->active_servers (linked to a client)
- *   SV_USED            pool->used_servers   (needs check/reset before reuse)
- *   SV_TESTED          pool->tested_servers (running reset/check query)
+ *   SV_LOGIN           pool->be[i].login_servers  (connect, startup, auth)
+ *   SV_IDLE            pool->be[i].idle_servers   (ready for a client)
+ *   SV_ACTIVE          pool->be[i].active_servers (linked to a client)
+ *   SV_USED            pool->be[i].used_servers   (needs check/reset before reuse)
+ *   SV_TESTED          pool->be[i].tested_servers (running reset/check query)
+ *   (i = the server's backend->index: each backend has its own set)
  *   SV_JUSTFREE        lg.justfree_servers
  *
  * Closing is deferred: *_close() unlinks, closes the socket and moves the
@@ -48,6 +49,7 @@
 #define LAGOON_VERSION_STR PACKAGE_NAME " " PACKAGE_VERSION
 
 typedef struct Database Database;
+typedef struct Backend Backend;
 typedef struct User User;
 typedef struct Pool Pool;
 typedef struct Client Client;
@@ -73,6 +75,48 @@ typedef enum ServerState {
 	SV_JUSTFREE,
 } ServerState;
 
+typedef enum BackendRole {
+	BE_ROLE_UNKNOWN = 0,
+	BE_ROLE_PRIMARY,
+	BE_ROLE_REPLICA,
+} BackendRole;
+
+typedef enum BackendHealth {
+	BE_HEALTH_UNKNOWN = 0,        /* not probed yet */
+	BE_HEALTH_UP,
+	BE_HEALTH_DOWN,
+} BackendHealth;
+
+struct MonitorBackend;            /* the monitor's private probe state */
+struct MonitorDb;
+
+/* One host of a database's replication cluster.  Owned by its Database;
+ * the monitor (monitor.c) writes the role/health/position fields between
+ * events, everyone else reads them. */
+struct Backend {
+	Database *db;
+	int index;                    /* position in db->backends[] */
+	char host[128];               /* name, address or Unix socket dir ("" = default) */
+	int port;
+	bool named_primary;           /* configured with primary= (a hint only) */
+	bool retired;                 /* removed from the config: unused, not probed */
+
+	BackendRole role;             /* discovered by the monitor */
+	BackendHealth health;
+	uint64_t lsn;                 /* primary: normalised WAL insert LSN; replica: replay LSN */
+	uint64_t lag_bytes;           /* replica: primary position - replay position */
+	int64_t lag_ms;               /* replica: how long ago the primary was here; -1 = unknown */
+	usec_t sampled_at;            /* monotonic time of the last good probe; 0 = never */
+	int fail_streak;              /* consecutive failed probes / connects */
+	int ok_streak;                /* consecutive good probes */
+	uint64_t probes, probe_failures;
+	char last_error[160];         /* last probe or connect error */
+
+	int server_count;             /* server connections to it, all pools */
+	uint64_t xact_routed;         /* transactions that ran here */
+	struct MonitorBackend *mon;   /* owned by monitor.c */
+};
+
 /* Client-facing database: one [databases] entry (or the admin console). */
 struct Database {
 	ListNode node;                /* lg.databases */
@@ -87,6 +131,13 @@ struct Database {
 	int server_count;             /* for max_db_connections */
 	int client_count;
 	usec_t last_used;             /* autodb expiry */
+
+	Backend *backends[CF_MAX_BACKENDS]; /* owned; [0..nbackends) */
+	int nbackends;
+	Backend *primary;             /* where writes go now; NULL = none known (wait) */
+	bool split_brain;             /* more than one backend claims to be primary */
+	uint64_t primary_changes;     /* times the primary moved */
+	struct MonitorDb *mon;        /* owned by monitor.c */
 };
 
 /* A user name lagoon has seen (auth_file entry, forced user, or client). */
@@ -102,7 +153,19 @@ struct User {
 	uint8_t scram_server_key[SCRAM_KEY_LEN];
 };
 
-/* Server connections for one (database, login user). */
+/* The server connections of one pool to one backend, by state. */
+typedef struct PoolBackend {
+	List login_servers;           /* SV_LOGIN */
+	List idle_servers;            /* SV_IDLE */
+	List active_servers;          /* SV_ACTIVE */
+	List used_servers;            /* SV_USED */
+	List tested_servers;          /* SV_TESTED */
+	usec_t last_connect_failed;   /* for server_login_retry; 0 = none */
+	uint64_t xact_count;          /* transactions run on this backend */
+} PoolBackend;
+
+/* Clients and server connections for one (database, user).  Clients
+ * belong to the pool; servers to one of its per-backend sets. */
 struct Pool {
 	ListNode node;                /* lg.pools */
 	Database *db;
@@ -114,11 +177,7 @@ struct Pool {
 	List waiting_clients;         /* CL_WAITING */
 	List active_clients;          /* CL_ACTIVE */
 
-	List login_servers;           /* SV_LOGIN */
-	List idle_servers;            /* SV_IDLE */
-	List active_servers;          /* SV_ACTIVE */
-	List used_servers;            /* SV_USED */
-	List tested_servers;          /* SV_TESTED */
+	PoolBackend be[CF_MAX_BACKENDS]; /* server connections per backend (index = Backend.index) */
 
 	/* ParameterStatus set from the first server login: sent to every
 	 * client in its welcome.  welcome_ok = have one. */
@@ -126,7 +185,6 @@ struct Pool {
 	PktBuf welcome;               /* ready-made 'S' messages (heap) */
 	VarCache server_params;       /* the same values, for varcache_apply */
 
-	usec_t last_connect_failed;   /* for server_login_retry; 0 = none */
 	char last_login_error[256];   /* sent to waiting clients on failure */
 	char last_login_sqlstate[6];  /* the server's SQLSTATE for it, or "08006" */
 	bool dirty;                   /* config changed: servers close on release */
@@ -156,6 +214,7 @@ struct Client {
 	Database *db;
 	User *user;
 	Server *link;                 /* linked server, or NULL */
+	Backend *target;              /* CL_WAITING: backend wanted; NULL = the current primary */
 	uint64_t id;                  /* for KILL_CLIENT and logs */
 	uint32_t cancel_pid, cancel_key; /* our BackendKeyData for this client */
 	ListNode cancel_node;         /* lg.cancel_hash bucket chain */
@@ -192,6 +251,7 @@ struct Server {
 	ListNode node;                /* the state list */
 	ServerState state;
 	Pool *pool;
+	Backend *backend;             /* the host it is connected to */
 	Client *link;                 /* linked client, or NULL */
 	uint64_t id;
 

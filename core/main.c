@@ -13,6 +13,7 @@
 #include "objects.h"
 #include "listen.h"
 #include "log.h"
+#include "monitor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -245,6 +246,8 @@ int main(int argc, char **argv)
 	}
 	write_pidfile(lg.cfg->pidfile);
 	setup_signals();
+	if (!monitor_start())
+		die("cannot start the cluster monitor");
 	ev_janitor = event_new(lg.base, -1, EV_PERSIST, on_janitor, NULL);
 	if (!ev_janitor || event_add(ev_janitor, &tick) < 0)
 		die("cannot start the janitor timer");
@@ -255,6 +258,7 @@ int main(int argc, char **argv)
 		objects_run_deferred();
 		objects_reap();
 	}
+	monitor_stop();
 	listen_stop_all();
 	if (pidfile_written)
 		(void)unlink(pidfile_written);

@@ -15,6 +15,7 @@
 #include "admin.h"
 #include "listen.h"
 #include "log.h"
+#include "monitor.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -83,12 +84,14 @@ void client_change_state(Client *c, ClientState st)
 
 static List *server_list(Server *s, ServerState st)
 {
+	PoolBackend *pb = &s->pool->be[s->backend->index];
+
 	switch (st) {
-	case SV_LOGIN: return &s->pool->login_servers;
-	case SV_IDLE: return &s->pool->idle_servers;
-	case SV_ACTIVE: return &s->pool->active_servers;
-	case SV_USED: return &s->pool->used_servers;
-	case SV_TESTED: return &s->pool->tested_servers;
+	case SV_LOGIN: return &pb->login_servers;
+	case SV_IDLE: return &pb->idle_servers;
+	case SV_ACTIVE: return &pb->active_servers;
+	case SV_USED: return &pb->used_servers;
+	case SV_TESTED: return &pb->tested_servers;
 	case SV_JUSTFREE: return &lg.justfree_servers;
 	case SV_FREE: return NULL;
 	}
@@ -117,6 +120,107 @@ void server_change_state(Server *s, ServerState st)
 
 /* ---- databases, users, pools ------------------------------------------ */
 
+/* ---- backends ---------------------------------------------------------- */
+
+static Backend *backend_new(Database *db, int index, const DbHost *h)
+{
+	Backend *be = calloc(1, sizeof(*be));
+
+	if (!be)
+		return NULL;
+	be->db = db;
+	be->index = index;
+	snprintf(be->host, sizeof(be->host), "%s", h->host);
+	be->port = h->port;
+	be->named_primary = h->named_primary;
+	be->lag_ms = -1;
+	db->backends[index] = be;
+	monitor_backend_added(be);
+	return be;
+}
+
+static void backend_close_servers(Backend *be);
+
+/* The host behind be changed (reload): start over with the new one. */
+static void backend_reset(Backend *be, const DbHost *h)
+{
+	Database *db = be->db;
+
+	backend_close_servers(be);
+	if (!be->retired)
+		monitor_backend_removed(be);
+	snprintf(be->host, sizeof(be->host), "%s", h->host);
+	be->port = h->port;
+	be->retired = false;
+	be->role = BE_ROLE_UNKNOWN;
+	be->health = BE_HEALTH_UNKNOWN;
+	be->lsn = be->lag_bytes = 0;
+	be->lag_ms = -1;
+	be->sampled_at = 0;
+	be->fail_streak = be->ok_streak = 0;
+	if (db->primary == be && db->nbackends > 1) {
+		db->primary = NULL;
+		cluster_primary_changed(db, be);
+	}
+	monitor_backend_added(be);
+}
+
+/* be is no longer in the config: no new traffic, servers close on release. */
+static void backend_retire(Backend *be)
+{
+	Database *db = be->db;
+
+	backend_close_servers(be);
+	monitor_backend_removed(be);
+	be->retired = true;
+	be->health = BE_HEALTH_DOWN;
+	if (db->primary == be) {
+		db->primary = NULL;
+		cluster_primary_changed(db, be);
+	}
+}
+
+static void backend_free(Backend *be)
+{
+	if (!be->retired)
+		monitor_backend_removed(be);
+	be->db->backends[be->index] = NULL;
+	free(be);
+}
+
+/* Sync db->backends with the definition's host list (start and reload).
+ * Backends whose host or port changed keep their index but start over:
+ * their servers close when released.  Extra old ones are retired. */
+static bool db_sync_backends(Database *db)
+{
+	int n = db->def.nhosts > 0 ? db->def.nhosts : 1;
+	DbHost fallback;
+
+	memset(&fallback, 0, sizeof(fallback));
+	snprintf(fallback.host, sizeof(fallback.host), "%.127s", db->def.host);
+	fallback.port = db->def.port > 0 ? db->def.port : 5432;
+	for (int i = 0; i < n; i++) {
+		const DbHost *h = db->def.nhosts > 0 ? &db->def.hosts[i] : &fallback;
+		Backend *be = db->backends[i];
+		if (!be) {
+			if (!backend_new(db, i, h))
+				return false;
+			continue;
+		}
+		if (be->retired || strcmp(be->host, h->host) != 0 || be->port != h->port)
+			backend_reset(be, h);
+		be->named_primary = h->named_primary;
+	}
+	for (int i = n; i < db->nbackends; i++)
+		if (db->backends[i] && !db->backends[i]->retired)
+			backend_retire(db->backends[i]);
+	if (n > db->nbackends)
+		db->nbackends = n;
+	if (n == 1 && db->backends[0] && !db->backends[0]->retired)
+		db->primary = db->backends[0];
+	return true;
+}
+
 static Database *db_new(const char *name, const DbDef *def)
 {
 	Database *db = calloc(1, sizeof(*db));
@@ -135,6 +239,8 @@ static Database *db_new(const char *name, const DbDef *def)
 	}
 	db->last_used = lg.now;
 	list_append(&lg.databases, &db->node);
+	if (def && !db_sync_backends(db))
+		return NULL;
 	return db;
 }
 
@@ -224,11 +330,14 @@ Pool *pool_get(Database *db, User *user)
 	list_init(&p->login_wait_clients);
 	list_init(&p->waiting_clients);
 	list_init(&p->active_clients);
-	list_init(&p->login_servers);
-	list_init(&p->idle_servers);
-	list_init(&p->active_servers);
-	list_init(&p->used_servers);
-	list_init(&p->tested_servers);
+	for (int i = 0; i < CF_MAX_BACKENDS; i++) {
+		PoolBackend *pb = &p->be[i];
+		list_init(&pb->login_servers);
+		list_init(&pb->idle_servers);
+		list_init(&pb->active_servers);
+		list_init(&pb->used_servers);
+		list_init(&pb->tested_servers);
+	}
 	pkt_init(&p->welcome, NULL, 0);
 	list_node_init(&p->activate_node);
 	list_append(&lg.pools, &p->node);
@@ -282,10 +391,46 @@ int pool_min_size_of(const Pool *p)
 	return lg.cfg->min_pool_size;
 }
 
+int pool_backend_server_count(const Pool *p, int i)
+{
+	const PoolBackend *pb = &p->be[i];
+
+	return pb->login_servers.count + pb->idle_servers.count + pb->active_servers.count +
+		pb->used_servers.count + pb->tested_servers.count;
+}
+
 int pool_server_count(const Pool *p)
 {
-	return p->login_servers.count + p->idle_servers.count + p->active_servers.count +
-		p->used_servers.count + p->tested_servers.count;
+	int n = 0;
+
+	for (int i = 0; i < p->db->nbackends; i++)
+		n += pool_backend_server_count(p, i);
+	return n;
+}
+
+int pool_state_count(const Pool *p, ServerState st)
+{
+	int n = 0;
+
+	for (int i = 0; i < p->db->nbackends; i++) {
+		const PoolBackend *pb = &p->be[i];
+		n += st == SV_LOGIN ? pb->login_servers.count : st == SV_IDLE ? pb->idle_servers.count
+			: st == SV_ACTIVE ? pb->active_servers.count : st == SV_USED ? pb->used_servers.count
+			: st == SV_TESTED ? pb->tested_servers.count : 0;
+	}
+	return n;
+}
+
+Backend *db_write_backend(const Database *db)
+{
+	Backend *be = db->primary;
+
+	if (!be || be->retired)
+		return NULL;
+	/* a single-host database behaves as before: always its one host */
+	if (db->nbackends == 1 || be->health != BE_HEALTH_DOWN)
+		return be;
+	return NULL;
 }
 
 usec_t user_timeout_of(const Pool *p, int which)
@@ -304,7 +449,7 @@ usec_t user_timeout_of(const Pool *p, int which)
 
 /* ---- pool activation -------------------------------------------------- */
 
-static bool pool_may_launch(Pool *p, bool use_reserve)
+static bool pool_may_launch(Pool *p, Backend *be, bool use_reserve)
 {
 	int limit = pool_size_of(p) + (use_reserve ? pool_reserve_of(p) : 0);
 	int maxdb = p->db->def.max_db_connections >= 0 ? p->db->def.max_db_connections
@@ -312,16 +457,17 @@ static bool pool_may_launch(Pool *p, bool use_reserve)
 	const UserDef *ud = pool_userdef(p);
 	int maxuser = ud && ud->max_user_connections >= 0 ? ud->max_user_connections
 		: lg.cfg->max_user_connections;
+	PoolBackend *pb = &p->be[be->index];
 
-	if (p->db->admin || p->db->dead)
+	if (p->db->admin || p->db->dead || be->retired)
 		return false;
-	if (limit > 0 && pool_server_count(p) >= limit)
+	if (limit > 0 && pool_backend_server_count(p, be->index) >= limit)
 		return false;
 	if (maxdb > 0 && p->db->server_count >= maxdb)
 		return false;
 	if (maxuser > 0 && p->user->server_count >= maxuser)
 		return false;
-	if (p->last_connect_failed && lg.now - p->last_connect_failed < lg.cfg->server_login_retry)
+	if (pb->last_connect_failed && lg.now - pb->last_connect_failed < lg.cfg->server_login_retry)
 		return false;
 	return true;
 }
@@ -338,41 +484,81 @@ static bool pool_wants_reserve(Pool *p)
 	return lg.now - c->wait_start >= lg.cfg->reserve_pool_timeout;
 }
 
-static void pool_launch_for_waiters(Pool *p)
+/* The backend a waiting client's transaction should run on now, or NULL
+ * if it must keep waiting (no primary known, backend down). */
+static Backend *client_wanted_backend(const Client *c)
 {
-	int want = p->waiting_clients.count + (p->welcome_ok ? 0 : p->login_wait_clients.count);
+	Backend *be = c->target;
+
+	if (!be)
+		return db_write_backend(c->pool->db);
+	if (be->retired || be->health == BE_HEALTH_DOWN)
+		return NULL;
+	return be;
+}
+
+/* Open connections where waiting clients need them. */
+static void pool_launch_for_waiters(Pool *p, const int *demand)
+{
 	bool reserve = pool_wants_reserve(p);
 
-	/* connections being set up already count toward the demand */
-	while (want > p->login_servers.count + p->used_servers.count && pool_may_launch(p, reserve)) {
-		if (!server_launch(p))
-			break;
+	for (int i = 0; i < p->db->nbackends; i++) {
+		PoolBackend *pb = &p->be[i];
+		Backend *be = p->db->backends[i];
+		/* connections being set up already count toward the demand */
+		while (be && demand[i] > pb->login_servers.count + pb->used_servers.count &&
+		       pool_may_launch(p, be, reserve)) {
+			if (!server_launch(p, be))
+				break;
+		}
+	}
+}
+
+/* Link waiting clients (FIFO) to idle servers of the backend each one
+ * wants; count what is still missing per backend. */
+static void pool_link_waiters(Pool *p, int *demand)
+{
+	ListNode *n, *t;
+
+	list_for_each_safe(n, t, &p->waiting_clients) {
+		Client *c = list_entry(n, Client, node);
+		Backend *be = client_wanted_backend(c);
+		PoolBackend *pb;
+		ListNode *sn;
+
+		if (!be)
+			continue;
+		pb = &p->be[be->index];
+		if ((sn = list_first(&pb->idle_servers))) {
+			client_link(c, list_entry(sn, Server, node));
+		} else if ((sn = list_first(&pb->used_servers))) {
+			/* used servers need their check query first */
+			server_check(list_entry(sn, Server, node));
+			demand[be->index]++;
+		} else {
+			demand[be->index]++;
+		}
 	}
 }
 
 void pool_activate(Pool *p)
 {
-	while (!list_empty(&p->waiting_clients) && !lagoon_is_paused(p->db)) {
-		ListNode *n;
-		Server *s;
-		Client *c;
+	int demand[CF_MAX_BACKENDS] = { 0 };
 
-		n = list_first(&p->idle_servers);
-		if (!n) {
-			/* used servers need their check query first */
-			n = list_first(&p->used_servers);
-			if (n) {
-				server_check(list_entry(n, Server, node));
-				continue;
-			}
-			break;
-		}
-		s = list_entry(n, Server, node);
-		c = list_entry(list_first(&p->waiting_clients), Client, node);
-		client_link(c, s);
+	if (p->db->admin)
+		return;
+	if (!lagoon_is_paused(p->db))
+		pool_link_waiters(p, demand);
+	if (!p->welcome_ok && !list_empty(&p->login_wait_clients)) {
+		/* the welcome needs one login: to the primary, else any live host */
+		Backend *be = db_write_backend(p->db);
+		for (int i = 0; !be && i < p->db->nbackends; i++)
+			if (p->db->backends[i] && p->db->backends[i]->health == BE_HEALTH_UP)
+				be = p->db->backends[i];
+		if (be && demand[be->index] == 0)
+			demand[be->index] = 1;
 	}
-	if (!lagoon_is_paused(p->db) || !p->welcome_ok)
-		pool_launch_for_waiters(p);
+	pool_launch_for_waiters(p, demand);
 }
 
 void pool_activate_later(Pool *p)
@@ -446,6 +632,10 @@ static void db_free(Database *db)
 		if (p->db == db)
 			pool_free(p);
 	}
+	for (int i = 0; i < db->nbackends; i++)
+		if (db->backends[i])
+			backend_free(db->backends[i]);
+	monitor_db_removed(db);
 	list_remove(&lg.databases, &db->node);
 	free(db->connect_query);
 	free(db);
@@ -513,17 +703,17 @@ static void janitor_clients(Pool *p)
 	}
 }
 
-static void janitor_servers(Pool *p)
+static void janitor_backend_servers(Pool *p, PoolBackend *pb)
 {
 	ListNode *n, *t;
 	const Config *cf = lg.cfg;
 
-	list_for_each_safe(n, t, &p->login_servers) {
+	list_for_each_safe(n, t, &pb->login_servers) {
 		Server *s = list_entry(n, Server, node);
 		if (cf->server_connect_timeout > 0 && lg.now - s->connect_time > cf->server_connect_timeout)
 			server_close(s, "server_connect_timeout");
 	}
-	list_for_each_safe(n, t, &p->idle_servers) {
+	list_for_each_safe(n, t, &pb->idle_servers) {
 		Server *s = list_entry(n, Server, node);
 		if (s->close_needed || p->db->dead)
 			server_close(s, "database configuration changed");
@@ -537,17 +727,24 @@ static void janitor_servers(Pool *p)
 	}
 }
 
+static void janitor_servers(Pool *p)
+{
+	for (int i = 0; i < p->db->nbackends; i++)
+		janitor_backend_servers(p, &p->be[i]);
+}
+
 static void janitor_min_pool(Pool *p)
 {
 	int min = pool_min_size_of(p);
+	Backend *be = db_write_backend(p->db);
 
-	if (min <= 0 || p->db->admin || p->db->dead || lagoon_is_paused(p->db))
+	if (min <= 0 || !be || p->db->admin || p->db->dead || lagoon_is_paused(p->db))
 		return;
 	/* only for pools with a forced user or with clients, as PgBouncer does */
 	if (!p->db->def.user[0] && p->active_clients.count == 0)
 		return;
-	while (pool_server_count(p) < min && pool_may_launch(p, false))
-		if (!server_launch(p))
+	while (pool_backend_server_count(p, be->index) < min && pool_may_launch(p, be, false))
+		if (!server_launch(p, be))
 			break;
 }
 
@@ -644,7 +841,7 @@ void janitor_run(void)
 			if (lg.shutdown == SHUTDOWN_WAIT_CLIENTS &&
 			    (p->active_clients.count || p->waiting_clients.count))
 				any = true;
-			if (lg.shutdown == SHUTDOWN_WAIT_SERVERS && p->active_servers.count)
+			if (lg.shutdown == SHUTDOWN_WAIT_SERVERS && pool_state_count(p, SV_ACTIVE))
 				any = true;
 		}
 		if (!any) {
@@ -660,15 +857,40 @@ void janitor_run(void)
 /* Did a change of the definition make existing server connections stale? */
 static bool dbdef_conn_changed(const DbDef *a, const DbDef *b)
 {
-	return strcmp(a->host, b->host) || a->port != b->port || strcmp(a->dbname, b->dbname) ||
+	return strcmp(a->dbname, b->dbname) ||
 		strcmp(a->user, b->user) || strcmp(a->password, b->password) ||
 		strcmp(a->client_encoding, b->client_encoding) || strcmp(a->datestyle, b->datestyle) ||
 		strcmp(a->timezone, b->timezone) || strcmp(a->application_name, b->application_name);
 }
 
+/* Servers of one backend, in every pool of its database: idle ones close
+ * now, the others when released. */
+static void backend_close_servers(Backend *be)
+{
+	ListNode *n, *sn, *st;
+
+	list_for_each(n, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		PoolBackend *pb;
+		if (p->db != be->db)
+			continue;
+		pb = &p->be[be->index];
+		list_for_each(sn, &pb->active_servers)
+			list_entry(sn, Server, node)->close_needed = true;
+		list_for_each(sn, &pb->tested_servers)
+			list_entry(sn, Server, node)->close_needed = true;
+		list_for_each(sn, &pb->login_servers)
+			list_entry(sn, Server, node)->close_needed = true;
+		list_for_each_safe(sn, st, &pb->idle_servers)
+			server_close(list_entry(sn, Server, node), "backend changed or went down");
+		list_for_each_safe(sn, st, &pb->used_servers)
+			server_close(list_entry(sn, Server, node), "backend changed or went down");
+	}
+}
+
 static void db_mark_servers(Database *db)
 {
-	ListNode *n, *sn;
+	ListNode *n;
 
 	list_for_each(n, &lg.pools) {
 		Pool *p = list_entry(n, Pool, node);
@@ -676,17 +898,37 @@ static void db_mark_servers(Database *db)
 			continue;
 		p->welcome_ok = false;
 		pkt_reset(&p->welcome);
-		list_for_each(sn, &p->active_servers)
-			list_entry(sn, Server, node)->close_needed = true;
-		list_for_each(sn, &p->tested_servers)
-			list_entry(sn, Server, node)->close_needed = true;
-		list_for_each(sn, &p->login_servers)
-			list_entry(sn, Server, node)->close_needed = true;
-		list_for_each(sn, &p->idle_servers)
-			list_entry(sn, Server, node)->close_needed = true;
-		list_for_each(sn, &p->used_servers)
-			list_entry(sn, Server, node)->close_needed = true;
 	}
+	for (int i = 0; i < db->nbackends; i++)
+		if (db->backends[i])
+			backend_close_servers(db->backends[i]);
+}
+
+static void db_activate_pools(Database *db)
+{
+	ListNode *n;
+
+	list_for_each(n, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		if (p->db == db)
+			pool_activate_later(p);
+	}
+}
+
+void cluster_primary_changed(Database *db, Backend *old)
+{
+	if (old && old != db->primary)
+		backend_close_servers(old);
+	db->primary_changes++;
+	db_activate_pools(db);
+}
+
+void cluster_health_changed(Backend *be, BackendHealth old)
+{
+	(void)old;
+	if (be->health == BE_HEALTH_DOWN && be->db->nbackends > 1)
+		backend_close_servers(be);
+	db_activate_pools(be->db);
 }
 
 bool objects_apply_config(const Config *cfg, char *err, size_t errlen)
@@ -723,6 +965,8 @@ bool objects_apply_config(const Config *cfg, char *err, size_t errlen)
 		db->def.file = NULL;
 		free(db->connect_query);
 		db->connect_query = d->connect_query ? strdup(d->connect_query) : NULL;
+		if (!db_sync_backends(db))
+			return snprintf(err, errlen, "out of memory"), false;
 	}
 	/* autodbs survive while the "*" entry exists */
 	list_for_each(n, &lg.databases) {
@@ -798,10 +1042,12 @@ static void close_idle_servers(Database *db)
 		Pool *p = list_entry(n, Pool, node);
 		if (db && p->db != db)
 			continue;
-		list_for_each_safe(sn, st, &p->idle_servers)
-			server_close(list_entry(sn, Server, node), "pause");
-		list_for_each_safe(sn, st, &p->used_servers)
-			server_close(list_entry(sn, Server, node), "pause");
+		for (int i = 0; i < p->db->nbackends; i++) {
+			list_for_each_safe(sn, st, &p->be[i].idle_servers)
+				server_close(list_entry(sn, Server, node), "pause");
+			list_for_each_safe(sn, st, &p->be[i].used_servers)
+				server_close(list_entry(sn, Server, node), "pause");
+		}
 	}
 }
 
@@ -864,10 +1110,12 @@ void lagoon_kill_db(Database *db)
 		Pool *p = list_entry(n, Pool, node);
 		if (p->db != db)
 			continue;
-		while ((cn = list_first(&p->login_servers)))
-			server_close(list_entry(cn, Server, node), "database killed by admin");
-		while ((cn = list_first(&p->tested_servers)))
-			server_close(list_entry(cn, Server, node), "database killed by admin");
+		for (int i = 0; i < db->nbackends; i++) {
+			while ((cn = list_first(&p->be[i].login_servers)))
+				server_close(list_entry(cn, Server, node), "database killed by admin");
+			while ((cn = list_first(&p->be[i].tested_servers)))
+				server_close(list_entry(cn, Server, node), "database killed by admin");
+		}
 	}
 }
 

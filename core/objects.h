@@ -25,7 +25,11 @@ int pool_mode_of(const Pool *p);
 int pool_size_of(const Pool *p);
 int pool_reserve_of(const Pool *p);
 int pool_min_size_of(const Pool *p);
-int pool_server_count(const Pool *p);        /* all states */
+int pool_server_count(const Pool *p);        /* all states, all backends */
+int pool_backend_server_count(const Pool *p, int backend_index);
+int pool_state_count(const Pool *p, ServerState st); /* all backends */
+/* Where a write goes now: the primary, or NULL (none known / down: wait). */
+Backend *db_write_backend(const Database *db);
 usec_t user_timeout_of(const Pool *p, int which); /* 0 query, 1 idle xact, 2 client idle */
 
 /* Give idle servers to waiting clients and open connections as needed. */

@@ -20,6 +20,7 @@
 #include "client.h"
 #include "objects.h"
 #include "log.h"
+#include "monitor.h"
 
 #include <netdb.h>
 #include <stdarg.h>
@@ -38,13 +39,13 @@ static void server_event(SBuf *sb, SBufEvent ev);
 
 /* ---- addresses ------------------------------------------------------- */
 
-/* Resolve the database's host into sa.  Host names use getaddrinfo() for
+/* Resolve a backend's host into sa.  Host names use getaddrinfo() for
  * now (asynchronous DNS comes with c-ares later). */
-static bool server_address(const DbDef *def, struct sockaddr_storage *ss, int *salen,
+static bool server_address(const Backend *be, struct sockaddr_storage *ss, int *salen,
                            char *addr, size_t addrlen)
 {
-	int port = def->port > 0 ? def->port : 5432;
-	const char *host = def->host;
+	int port = be->port > 0 ? be->port : 5432;
+	const char *host = be->host;
 
 	memset(ss, 0, sizeof(*ss));
 	if (!host[0] || host[0] == '/') {
@@ -81,8 +82,9 @@ static void server_login_failed_state(Server *s, const char *why, const char *sq
 	ListNode *n, *t;
 
 	snprintf(p->last_login_sqlstate, sizeof(p->last_login_sqlstate), "%s", sqlstate);
-	p->last_connect_failed = lg.now ? lg.now : 1;
+	p->be[s->backend->index].last_connect_failed = lg.now ? lg.now : 1;
 	snprintf(p->last_login_error, sizeof(p->last_login_error), "%s", why);
+	monitor_connect_failed(s->backend, why);
 	/* clients that wait for their first login cannot be welcomed */
 	if (pool_server_count(p) <= 1 && !p->welcome_ok) {
 		list_for_each_safe(n, t, &p->login_wait_clients)
@@ -95,7 +97,7 @@ static void server_login_failed(Server *s, const char *why)
 	server_login_failed_state(s, why, "08006");
 }
 
-Server *server_launch(Pool *p)
+Server *server_launch(Pool *p, Backend *be)
 {
 	Server *s = calloc(1, sizeof(*s));
 	struct sockaddr_storage ss;
@@ -106,15 +108,17 @@ Server *server_launch(Pool *p)
 	sbuf_init(&s->sbuf, server_proto, server_event);
 	list_node_init(&s->node);
 	s->pool = p;
+	s->backend = be;
 	s->id = lg.next_server_id++;
 	s->connect_time = s->request_time = lg.now;
-	s->port = p->db->def.port > 0 ? p->db->def.port : 5432;
+	s->port = be->port > 0 ? be->port : 5432;
 	server_change_state(s, SV_LOGIN);
 	p->db->server_count++;
 	p->user->server_count++;
-	if (!server_address(&p->db->def, &ss, &salen, s->addr, sizeof(s->addr))) {
+	be->server_count++;
+	if (!server_address(be, &ss, &salen, s->addr, sizeof(s->addr))) {
 		server_login_failed(s, "could not resolve the server address");
-		server_close(s, "cannot resolve host \"%s\"", p->db->def.host);
+		server_close(s, "cannot resolve host \"%s\"", be->host);
 		return NULL;
 	}
 	if (!sbuf_connect(&s->sbuf, (struct sockaddr *)&ss, salen, lg.base)) {
@@ -160,6 +164,7 @@ void server_close(Server *s, const char *fmt, ...)
 	sbuf_close(&s->sbuf);
 	p->db->server_count--;
 	p->user->server_count--;
+	s->backend->server_count--;
 	server_change_state(s, SV_JUSTFREE);
 	pool_activate_later(p);
 }
@@ -359,7 +364,7 @@ static void server_login_complete(Server *s)
 
 	s->ready = true;
 	s->tx_status = 'I';
-	p->last_connect_failed = 0;
+	p->be[s->backend->index].last_connect_failed = 0;
 	p->last_login_error[0] = '\0';
 	if (!p->welcome_ok && !p->welcome.failed)
 		p->welcome_ok = true;
@@ -479,6 +484,8 @@ bool server_link(Server *s, Client *c)
 	c->link = s;
 	s->link_time = lg.now;
 	c->xact_start = lg.now;
+	s->backend->xact_routed++;
+	s->pool->be[s->backend->index].xact_count++;
 	sbuf_set_dst(&c->sbuf, &s->sbuf);
 	sbuf_set_dst(&s->sbuf, &c->sbuf);
 	s->pool->stat_assign_count++;
@@ -511,8 +518,8 @@ void server_release(Server *s)
 	s->link = NULL;
 	sbuf_set_dst(&s->sbuf, NULL);
 	s->request_time = lg.now;
-	if (s->close_needed || p->db->dead) {
-		server_close(s, "database configuration changed");
+	if (s->close_needed || p->db->dead || s->backend->retired) {
+		server_close(s, "database configuration or cluster changed");
 		return;
 	}
 	if (lg.cfg->server_lifetime > 0 && lg.now - s->connect_time > lg.cfg->server_lifetime) {
@@ -735,7 +742,7 @@ void server_send_cancel(Server *s)
 	pkt_init(&p, cc->pkt, sizeof(cc->pkt));
 	pkt_cancel_request(&p, s->be_pid, s->be_key);
 	if (p.heap || p.len != sizeof(cc->pkt) ||
-	    !server_address(&s->pool->db->def, &ss, &salen, addr, sizeof(addr)) ||
+	    !server_address(s->backend, &ss, &salen, addr, sizeof(addr)) ||
 	    !sbuf_connect(&cc->sbuf, (struct sockaddr *)&ss, salen, lg.base)) {
 		pkt_free(&p);
 		free(cc);

@@ -8,8 +8,8 @@
 
 #include "lagoon.h"
 
-/* Open a new connection for the pool (SV_LOGIN).  NULL on failure. */
-Server *server_launch(Pool *p);
+/* Open a new connection for the pool to backend be (SV_LOGIN).  NULL on failure. */
+Server *server_launch(Pool *p, Backend *be);
 void server_close(Server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Unlink from the client and return to the pool (idle, used or closed). */
 void server_release(Server *s);
