@@ -50,7 +50,7 @@ struct router_instance {
 	const char   *opt_key[ROUTER_MAX_OPTIONS];  /* into opt_buf */
 	const char   *opt_val[ROUTER_MAX_OPTIONS];
 	unsigned      nopt;
-	char          label[64];     /* the plugin's name, for log lines */
+	char          label[64];     /* the plugin's name[/label], for log lines */
 
 	bool          off;           /* circuit breaker open */
 	unsigned      breaker;       /* threshold */
@@ -443,6 +443,16 @@ void router_unload(router_instance *inst)
 		inst->desc.fini(inst->state);
 	/* no dlclose: see router.h */
 	free_instance(inst);
+}
+
+void router_set_label(router_instance *inst, const char *label)
+{
+	const char *base;
+
+	if (!inst || !label)
+		return;
+	base = inst->desc.name && valid_name(inst->desc.name) ? inst->desc.name : "plugin";
+	snprintf(inst->label, sizeof(inst->label), "%.40s/%.20s", base, label);
 }
 
 void router_set_breaker(router_instance *inst, unsigned threshold)

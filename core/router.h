@@ -48,7 +48,7 @@ typedef struct router_result {
 /* A snapshot for SHOW PLUGINS.  Strings point into the instance and live
  * as long as it does. */
 typedef struct router_info {
-	const char *name;          /* the descriptor's name */
+	const char *name;          /* the descriptor's name, "/label" if set */
 	const char *version;       /* the plugin's own version */
 	const char *file;          /* the path loaded */
 	const char *options;       /* the options string given at load */
@@ -97,6 +97,10 @@ void router_session_end(router_instance *inst, pooler_session *sess);
  * the process exits: code of a plugin is never unmapped (as PostgreSQL
  * never unloads modules), so no stale pointer into it can crash. */
 void router_unload(router_instance *inst);
+
+/* Name the instance "<plugin>/<label>" in log lines and SHOW PLUGINS
+ * (the core passes the database name). */
+void router_set_label(router_instance *inst, const char *label);
 
 /* Consecutive failures before the breaker opens (>= 1). */
 void router_set_breaker(router_instance *inst, unsigned threshold);

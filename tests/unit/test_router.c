@@ -291,6 +291,22 @@ static void test_breaker(void)
 	router_unload(inst);
 }
 
+static void test_newer_minor(void)
+{
+	router_instance *inst = load_ok("newer_minor", NULL);
+	router_result res;
+	router_info info;
+
+	ok(inst != NULL, "a plugin built for ABI 1.1 (larger descriptor) loads on core 1.0");
+	if (!inst)
+		return;
+	router_get_info(inst, &info);
+	ok(info.abi_major == 1 && info.abi_minor == 1, "... and reports ABI 1.1");
+	router_route(inst, &ro_txn, &sess, cands, 3, &res);
+	is_int(ROUTER_R_PRIMARY, res.reason, "... and routes");
+	router_unload(inst);
+}
+
 static void test_info(void)
 {
 	router_instance *inst = load_ok("all_replica", "x=1");
@@ -300,6 +316,9 @@ static void test_info(void)
 		return;
 	router_get_info(inst, &info);
 	is_str("all_replica", info.name, "info: name from the descriptor");
+	router_set_label(inst, "appdb");
+	router_get_info(inst, &info);
+	is_str("all_replica/appdb", info.name, "info: name with the label the core set");
 	is_str("0", info.version, "info: version");
 	ok(names_file(info.file, "all_replica") || contains(info.file, "/.libs/all_replica.so"), "info: file");
 	is_str("x=1", info.options, "info: options");
@@ -318,6 +337,7 @@ int main(void)
 	test_writes_stay();
 	test_slow();
 	test_breaker();
+	test_newer_minor();
 	test_info();
 	return exit_status();
 }
