@@ -27,14 +27,21 @@ P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
 QWT=10            # query_wait_timeout of the pooler (s)
 
 # ---- the private cluster: ports and directory ------------------------------
+# Several copies of this test may run at once (make check next to a
+# distcheck): a port range is reserved by a file naming our pid, under a lock.
 Q0=""
+exec 7>"$LG_ROOT/090_cluster.ports.lock"
+flock -w 60 7 || bail "timeout waiting for $LG_ROOT/090_cluster.ports.lock"
 for off in 10 20 30 40 50 60 70 80; do
-    b=$((LG_PGPORT + off))
+    b=$((LG_PGPORT + off)); f=$LG_ROOT/090_cluster.port.$b
+    if [[ -f "$f" ]] && kill -0 "$(cat "$f" 2>/dev/null)" 2>/dev/null; then continue; fi
     if lg_port_free "$b" && lg_port_free $((b + 1)) && lg_port_free $((b + 2)); then
-        Q0=$b; break
+        echo $$ > "$f"; Q0=$b; break
     fi
 done
+exec 7>&-
 [[ -n "$Q0" ]] || bail "no 3 free consecutive ports for the private cluster"
+lg_on_exit 'rm -f "$LG_ROOT/090_cluster.port.$Q0"'
 Q1=$((Q0 + 1)); Q2=$((Q0 + 2))
 PC_DIR=$LG_DIR/pc
 
@@ -125,6 +132,10 @@ r=$(lg_psql -d cl -c "begin; select inet_server_port(); select pg_is_in_recovery
 is "$r" "$P0 f " "an explicit transaction through lagoon runs on the primary"
 cmp_ok "$(be_now cl $P0 xact_routed)" -ge 7 "xact_routed of the primary counts those transactions"
 
+# The lag checks need replica 1 to be left alone by other copies of this
+# test (which pause its replay): one copy at a time from here to the resume.
+exec 8>"$LG_ROOT/090_cluster.replay.lock"
+flock -w 120 8 || diag "timeout waiting for $LG_ROOT/090_cluster.replay.lock; going on"
 # caught up: lag_bytes exactly 0 (each replica polled on its own: other
 # tests may write to the shared primary), lag_ms small
 "$LG_PGCLUSTER" wait-catchup "$LG_CLUSTER_DIR" 20 >/dev/null 2>&1 || diag "wait-catchup of the shared cluster failed"
@@ -143,7 +154,8 @@ for p in $P1 $P2; do
 done
 
 # ---- replay paused on replica 1, writes flowing ----
-lg_on_exit '"$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 1 >/dev/null 2>&1'
+paused_by_us=1    # (only this copy's pause is resumed on exit)
+lg_on_exit '(( paused_by_us )) && "$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 1 >/dev/null 2>&1'
 lg_psql -d cl -c "create table if not exists lg090_t (id bigserial primary key, pad text)" >/dev/null 2>&1 \
     || lg_pg 0 -c "create table if not exists lg090_t (id bigserial primary key, pad text); grant all on lg090_t, lg090_t_id_seq to app" >/dev/null
 out=$("$LG_PGCLUSTER" pause-replay "$LG_CLUSTER_DIR" 1 2>&1); rc=$?
@@ -172,13 +184,14 @@ is "$(be "$S2" cl $P1 state)/$(be "$S2" cl $P1 role)/$(be "$S2" cl $P1 is_write_
     "cl: a lagging replica is still an up replica, not a write target"
 wait "$ins_pid"; rc=$?
 is "$rc" 0 "the writes through lagoon (pgbench inserts) succeeded" || diag_file "$LG_DIR/ins.out" 20
-"$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 1 >/dev/null 2>&1
+"$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 1 >/dev/null 2>&1 && paused_by_us=0
 "$LG_PGCLUSTER" wait-catchup "$LG_CLUSTER_DIR" 20 >/dev/null 2>&1 || diag "wait-catchup after resume failed"
 for p in $P1 $P2; do
     wait_be "cl: after resume-replay, replica $p is back to lag_bytes 0, lag_ms < 1000 (within 20 s)" 20 \
         '[[ "$(be "$S" cl '$p' lag_bytes)" == 0 ]] && (( $(be "$S" cl '$p' lag_ms) >= 0 && $(be "$S" cl '$p' lag_ms) < 1000 ))'
 done
 lg_psql -d cl -c "drop table if exists lg090_t" >/dev/null 2>&1
+flock -u 8; exec 8>&-
 
 # ============================ part 2: private cluster ========================
 WAIT_DB=pc
