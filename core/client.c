@@ -19,6 +19,7 @@
 #include "server.h"
 #include "objects.h"
 #include "admin.h"
+#include "routing.h"
 #include "log.h"
 
 #include <stdarg.h>
@@ -183,6 +184,8 @@ void client_close(Client *c, const char *fmt, ...)
 		clog_msg(LOG_LVL_LOG, c, "closing because: %s (age=%llds)", reason,
 		         (long long)((lg.now - c->connect_time) / 1000000));
 	client_unlink_server(c);
+	client_drop_retry(c);
+	routing_session_end(c);
 	cancel_unregister(c);
 	if (c->db && c->db->client_count > 0 && c->welcomed)
 		c->db->client_count--;
@@ -659,10 +662,12 @@ void client_link(Client *c, Server *s)
 static bool client_find_server(Client *c)
 {
 	Pool *p = c->pool;
-	Backend *be = db_write_backend(p->db);
+	Backend *be;
 	ListNode *n;
 
-	c->target = NULL;  /* routing comes later: every transaction goes to the primary */
+	if (c->target && (c->target->retired || c->target->health != BE_HEALTH_UP))
+		c->target = NULL;   /* the replica went away: the primary serves it */
+	be = c->target ? c->target : db_write_backend(p->db);
 	if (be && !lagoon_is_paused(p->db) && (n = list_first(&p->be[be->index].idle_servers)) &&
 	    list_empty(&p->waiting_clients))
 		return server_link(list_entry(n, Server, node), c);
@@ -670,6 +675,47 @@ static bool client_find_server(Client *c)
 	client_change_state(c, CL_WAITING);
 	pool_activate(p);
 	return c->link && c->state == CL_ACTIVE && !c->sbuf.paused;
+}
+
+void client_drop_retry(Client *c)
+{
+	free(c->retry_msg);
+	free(c->held);
+	c->retry_msg = c->held = NULL;
+	c->retry_len = c->held_len = 0;
+	c->retry_armed = c->retry_send = false;
+}
+
+/* Decide where the transaction starting with msg runs (c->target).  A
+ * single Query routed to a replica keeps a copy, so a replica-only error
+ * can be replayed on the primary before the client sees anything. */
+static SBufAction client_route(Client *c, const SBufMsg *msg)
+{
+	RouteDecision d;
+	bool whole = msg->type == 'Q' || msg->type == 'P';
+
+	if (whole && !msg->complete && msg->len <= ROUTING_CLASSIFY_MAX)
+		return SBUF_NEED_BODY;
+	whole = whole && msg->complete;
+	routing_decide(c, msg->type, whole ? msg->data + 5 : NULL, whole ? msg->len - 5 : 0, &d);
+	c->target = d.backend;
+	c->decided = true;
+	client_drop_retry(c);
+	if (d.backend && msg->type == 'Q' && whole && !d.explicit_block) {
+		c->retry_msg = malloc(msg->len);
+		if (c->retry_msg) {
+			memcpy(c->retry_msg, msg->data, msg->len);
+			c->retry_len = msg->len;
+			c->retry_armed = true;
+		}
+	}
+	return SBUF_FORWARD;
+}
+
+void client_retry_link(Client *c)
+{
+	if (client_find_server(c))
+		sbuf_continue(&c->sbuf);
 }
 
 static SBufAction client_admin_msg(Client *c, const SBufMsg *msg)
@@ -707,6 +753,13 @@ static SBufAction client_active_msg(Client *c, const SBufMsg *msg)
 	if (c->admin)
 		return client_admin_msg(c, msg);
 	if (!c->link) {
+		if (c->retry_send)
+			return SBUF_PAUSE;   /* a retried query must run first */
+		if (!c->decided) {
+			SBufAction a = client_route(c, msg);
+			if (a != SBUF_FORWARD)
+				return a;
+		}
 		if (!client_find_server(c))
 			return c->state == CL_JUSTFREE ? SBUF_STOP : SBUF_PAUSE;
 	}

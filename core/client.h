@@ -20,6 +20,11 @@ bool client_send_pkt(Client *c, PktBuf *p);
 /* Send ERROR (not fatal) + ReadyForQuery: the session continues. */
 void client_send_error_ready(Client *c, const char *sqlstate, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Get a server for a query being replayed on the primary (retry_send). */
+void client_retry_link(Client *c);
+/* Forget a kept retry copy and held replies. */
+void client_drop_retry(Client *c);
+
 /* The pool linked server s to waiting client c: resume its traffic. */
 void client_link(Client *c, Server *s);
 /* A waiting-for-login client can now be welcomed (pool has parameters),

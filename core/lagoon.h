@@ -45,6 +45,7 @@
 #include "proto.h"
 #include "sbuf.h"
 #include "varcache.h"
+#include "router.h"
 
 #define LAGOON_VERSION_STR PACKAGE_NAME " " PACKAGE_VERSION
 
@@ -138,6 +139,13 @@ struct Database {
 	bool split_brain;             /* more than one backend claims to be primary */
 	uint64_t primary_changes;     /* times the primary moved */
 	struct MonitorDb *mon;        /* owned by monitor.c */
+
+	router_instance *router;      /* routing plugin instance, NULL = none (owned) */
+	char router_name[64];         /* what it was loaded as ("none" when NULL) */
+	char router_options[256];
+	/* SHOW ROUTING: decisions per (backend index, router_reason); retries per backend */
+	uint64_t route_counts[CF_MAX_BACKENDS][ROUTER_R_COUNT];
+	uint64_t route_retries[CF_MAX_BACKENDS];
 };
 
 /* A user name lagoon has seen (auth_file entry, forced user, or client). */
@@ -214,7 +222,17 @@ struct Client {
 	Database *db;
 	User *user;
 	Server *link;                 /* linked server, or NULL */
-	Backend *target;              /* CL_WAITING: backend wanted; NULL = the current primary */
+	Backend *target;              /* where this transaction runs; NULL = the current primary */
+	router_instance *rinst;       /* router instance that owns plugin_slot, or NULL */
+	void *plugin_slot;            /* the routing plugin's per-session state */
+	uint64_t txn_count;           /* transactions started */
+	uint8_t *retry_msg;           /* copy of a replica-routed single Query, for retry (malloc'd) */
+	uint32_t retry_len;
+	uint8_t *held;                /* RowDescription held back until the outcome is known (malloc'd) */
+	uint32_t held_len;
+	bool retry_armed;             /* the transaction on a replica may still be replayed */
+	bool retry_send;              /* retry_msg goes to the next server linked */
+	bool decided;                 /* the waiting first message has its routing decision */
 	uint64_t id;                  /* for KILL_CLIENT and logs */
 	uint32_t cancel_pid, cancel_key; /* our BackendKeyData for this client */
 	ListNode cancel_node;         /* lg.cancel_hash bucket chain */
@@ -276,6 +294,7 @@ struct Server {
 	bool ready;                   /* logged in */
 	bool close_needed;            /* close on release */
 	bool dirty_close;             /* closing because the client left mid-transaction */
+	bool retry_swallow;           /* swallowing a replica's retryable error up to ReadyForQuery */
 	ScramClient *scram;           /* during login only (malloc'd) */
 	uint64_t stat_in_seen, stat_out_seen; /* sbuf byte counters already in pool stats */
 };

@@ -16,6 +16,7 @@
 #include "listen.h"
 #include "log.h"
 #include "monitor.h"
+#include "routing.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,11 @@ Database *db_lookup(const char *name)
 	snprintf(db->def.name, sizeof(db->def.name), "%s", name);
 	if (!star->dbname[0])
 		snprintf(db->def.dbname, sizeof(db->def.dbname), "%s", name);
+	{
+		char err[256];
+		if (!routing_configure(db, lg.cfg, err, sizeof(err)))
+			log_error("database %s: %s; routing everything to the primary", name, err);
+	}
 	return db;
 }
 
@@ -951,8 +957,11 @@ bool objects_apply_config(const Config *cfg, char *err, size_t errlen)
 				db = x;
 		}
 		if (!db) {
-			if (!db_new(d->name, d))
+			db = db_new(d->name, d);
+			if (!db)
 				return snprintf(err, errlen, "out of memory"), false;
+			if (!routing_configure(db, cfg, err, errlen))
+				return false;
 			continue;
 		}
 		db->dead = false;
@@ -967,6 +976,8 @@ bool objects_apply_config(const Config *cfg, char *err, size_t errlen)
 		db->connect_query = d->connect_query ? strdup(d->connect_query) : NULL;
 		if (!db_sync_backends(db))
 			return snprintf(err, errlen, "out of memory"), false;
+		if (!routing_configure(db, cfg, err, errlen))
+			return false;
 	}
 	/* autodbs survive while the "*" entry exists */
 	list_for_each(n, &lg.databases) {

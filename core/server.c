@@ -21,6 +21,7 @@
 #include "objects.h"
 #include "log.h"
 #include "monitor.h"
+#include "routing.h"
 
 #include <netdb.h>
 #include <stdarg.h>
@@ -495,11 +496,21 @@ bool server_link(Server *s, Client *c)
 		n = 0;
 	}
 	n = server_sync_vars(s, c, sql, sizeof(sql), n);
-	if (n > 0) {
+	c->decided = false;
+	if (n > 0)
 		server_send_query(s, sql);
-		return false;
+	if (c->retry_send) {
+		/* replay the query a replica refused; the client waits meanwhile */
+		bool ok = sbuf_send_local(&s->sbuf, c->retry_msg, c->retry_len);
+		client_drop_retry(c);
+		if (!ok) {
+			server_close(s, "write to server failed");
+			return false;
+		}
+		server_track_client_msg(s, 'Q');
+		return s->swallow_rfq == 0;
 	}
-	return true;
+	return n <= 0;
 }
 
 void server_release(Server *s)
@@ -509,6 +520,8 @@ void server_release(Server *s)
 
 	server_account_bytes(s);
 	if (c) {
+		routing_txn_end(c, s->backend, NULL);
+		client_drop_retry(c);
 		if (c->xact_start)
 			p->stat_xact_time_us += (uint64_t)(lg.now - c->xact_start);
 		c->xact_start = 0;
@@ -619,10 +632,105 @@ static SBufAction server_ready(Server *s, const SBufMsg *msg)
 	return SBUF_FORWARD;
 }
 
+static bool retryable_sqlstate(const char *st)
+{
+	/* read-only transaction / feature not supported (serializable on a
+	 * standby) / conflict with recovery */
+	return strcmp(st, "25006") == 0 || strcmp(st, "0A000") == 0 || strcmp(st, "40001") == 0;
+}
+
+/* The replica answered: release what was held back and stop watching. */
+static bool server_retry_disarm(Server *s)
+{
+	Client *c = s->link;
+	bool ok = true;
+
+	if (c->held)
+		ok = sbuf_send_local(&c->sbuf, c->held, c->held_len);
+	client_drop_retry(c);
+	if (!ok)
+		client_close(c, "write to client failed");
+	return ok;
+}
+
+/* ReadyForQuery after a swallowed retryable error: give the server back
+ * and run the kept query on the primary. */
+static SBufAction server_retry_now(Server *s, const SBufMsg *msg)
+{
+	Client *c = s->link;
+	uint8_t *query = c->retry_msg;
+	uint32_t qlen = c->retry_len;
+
+	s->retry_swallow = false;
+	s->tx_status = msg->len == 6 ? (char)msg->data[5] : 'E';
+	if (s->pending_rfq > 0)
+		s->pending_rfq--;
+	routing_count_retry(s->pool->db, s->backend);
+	slog_msg(LOG_LVL_DEBUG, s, "replica refused a read; replaying it on the primary");
+	c->retry_msg = NULL;        /* keep it through the release */
+	client_drop_retry(c);
+	if (s->tx_status == 'I' && s->pending_rfq == 0)
+		server_release(s);
+	else
+		server_close(s, "replica connection not clean after a refused read");
+	c->retry_msg = query;
+	c->retry_len = qlen;
+	c->retry_send = true;
+	c->target = NULL;
+	if (c->state == CL_ACTIVE && !c->link)
+		client_retry_link(c);
+	else if (c->state == CL_JUSTFREE)
+		client_drop_retry(c);
+	return s->state == SV_JUSTFREE ? SBUF_STOP : SBUF_SKIP;
+}
+
+/* Replies of a read routed to a replica, until its outcome is known: a
+ * RowDescription is held back; a retryable error is swallowed and the
+ * query replayed on the primary; anything else releases the held bytes. */
+static bool server_retry_watch(Server *s, const SBufMsg *msg, SBufAction *act)
+{
+	Client *c = s->link;
+	ErrorFields ef;
+
+	*act = SBUF_SKIP;
+	if (s->retry_swallow) {
+		if (msg->type == 'Z')
+			*act = msg->complete ? server_retry_now(s, msg) : SBUF_NEED_BODY;
+		return true;
+	}
+	if ((msg->type == 'T' || msg->type == 'E') && !msg->complete && msg->len <= ROUTING_CLASSIFY_MAX) {
+		*act = SBUF_NEED_BODY;
+		return true;
+	}
+	if (msg->type == 'T' && msg->complete && !c->held) {
+		c->held = malloc(msg->len);
+		if (c->held) {
+			memcpy(c->held, msg->data, msg->len);
+			c->held_len = msg->len;
+			return true;
+		}
+	}
+	if (msg->type == 'E' && msg->complete && proto_parse_error(msg->data + 5, msg->len - 5, &ef) &&
+	    retryable_sqlstate(ef.sqlstate)) {
+		s->retry_swallow = true;
+		return true;
+	}
+	if (!server_retry_disarm(s)) {
+		*act = SBUF_STOP;
+		return true;
+	}
+	return false;
+}
+
 static SBufAction server_active_msg(Server *s, const SBufMsg *msg)
 {
 	if (s->swallow_rfq > 0)
 		return server_swallow(s, msg);
+	if (s->link && s->link->retry_armed) {
+		SBufAction a;
+		if (server_retry_watch(s, msg, &a))
+			return a;
+	}
 	switch (msg->type) {
 	case 'Z':
 		if (!msg->complete)

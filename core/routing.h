@@ -1,0 +1,43 @@
+/*
+ * routing.h - the core's side of routing: at the start of every
+ * transaction, classify its first statement, show the database's routing
+ * plugin the transaction, the session and every backend, and turn the
+ * plugin's answer into a backend.  Safety is enforced here and in
+ * router.c: writes, hint-forced and unclassifiable transactions run on the
+ * primary whatever a plugin says.
+ */
+#ifndef LAGOON_ROUTING_H
+#define LAGOON_ROUTING_H
+
+#include "lagoon.h"
+#include "router.h"
+
+/* Longest first message the core reads whole to classify it; a longer
+ * Query or Parse runs on the primary. */
+#define ROUTING_CLASSIFY_MAX (64 * 1024)
+
+typedef struct RouteDecision {
+	Backend *backend;         /* a replica to run on; NULL = the primary */
+	router_reason reason;
+	bool read_only;           /* classified read-only eligible */
+	bool explicit_block;      /* BEGIN ... READ ONLY */
+	char detail[POOLER_REASON_LEN];
+} RouteDecision;
+
+/* (Re)load db's router from its config (db line's router=, else the global
+ * router; "none" = no plugin).  false with err on a plugin load failure:
+ * the database keeps its previous router. */
+bool routing_configure(Database *db, const Config *cfg, char *err, size_t errlen);
+
+/* Decide where the transaction that starts with message (type, body) runs.
+ * body/len: the message body (after the 5-byte header), complete. */
+void routing_decide(Client *c, uint8_t type, const uint8_t *body, uint32_t len, RouteDecision *out);
+
+/* Tell the plugin the transaction of c ended on be (sqlstate "" = ok). */
+void routing_txn_end(Client *c, Backend *be, const char *sqlstate);
+/* The session of c ends: the plugin frees its slot. */
+void routing_session_end(Client *c);
+/* Count a transparent retry (SHOW ROUTING). */
+void routing_count_retry(Database *db, Backend *from);
+
+#endif
