@@ -404,8 +404,10 @@ static void mon_count_success(Backend *be)
 	if (be->health == BE_HEALTH_UP)
 		return;
 	/* the very first probe brings a backend up at once, to start quickly */
-	if (be->probes == 1 || be->ok_streak >= lg.cfg->monitor_up_count)
+	if (be->probes == 1 || be->ok_streak >= lg.cfg->monitor_up_count) {
 		mon_set_health(be, BE_HEALTH_UP);
+		be->last_error[0] = '\0';   /* healthy again: the old error is history */
+	}
 }
 
 void monitor_connect_failed(Backend *be, const char *why)
