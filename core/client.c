@@ -700,6 +700,7 @@ static SBufAction client_route(Client *c, const SBufMsg *msg)
 	routing_decide(c, msg->type, whole ? msg->data + 5 : NULL, whole ? msg->len - 5 : 0, &d);
 	c->target = d.backend;
 	c->decided = true;
+	c->txn_write = !d.read_only && c->pool->db->router != NULL;
 	client_drop_retry(c);
 	if (d.backend && msg->type == 'Q' && whole && !d.explicit_block) {
 		c->retry_msg = malloc(msg->len);

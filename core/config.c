@@ -111,6 +111,7 @@ static const CfField cf_keys[] = {
 	K_TIME(query_wait_timeout, "120", CF_R),
 	K_SIZE(reserve_pool_size, "0", CF_R),
 	K_STR(router, "none", CF_R),
+	K_TIME(ryw_void_timeout, "10", CF_R),
 	K_TIME(reserve_pool_timeout, "5", CF_R),
 	K_SIZE(sbuf_loopcnt, "5", CF_R),
 	K_TIME(server_check_delay, "30", CF_R),

@@ -163,7 +163,7 @@ typedef struct Config {
 	char *monitor_user;           /* NULL = the database line's user, else "postgres" */
 	char *monitor_password;       /* NULL = the line's password or the auth_file's */
 	char *monitor_dbname;         /* "postgres" */
-	usec_t primary_wait_timeout;  /* how long a write waits for a primary to appear (query_wait_timeout bound) */
+	usec_t ryw_void_timeout;      /* after a primary change, sessions that wrote read from the primary this long (10 s) */
 
 	/* routing */
 	char *plugin_dir;             /* where router plugins live */

@@ -233,6 +233,10 @@ struct Client {
 	bool retry_armed;             /* the transaction on a replica may still be replayed */
 	bool retry_send;              /* retry_msg goes to the next server linked */
 	bool decided;                 /* the waiting first message has its routing decision */
+	bool txn_write;               /* the current transaction may write (runs on the primary) */
+	uint64_t last_commit_lsn;     /* >= the end of this session's last write; 0 = none */
+	usec_t last_commit_time;      /* when it was learned; 0 = never */
+	uint64_t lsn_epoch;           /* db->primary_changes when it was learned */
 	uint64_t id;                  /* for KILL_CLIENT and logs */
 	uint32_t cancel_pid, cancel_key; /* our BackendKeyData for this client */
 	ListNode cancel_node;         /* lg.cancel_hash bucket chain */
@@ -295,6 +299,7 @@ struct Server {
 	bool close_needed;            /* close on release */
 	bool dirty_close;             /* closing because the client left mid-transaction */
 	bool retry_swallow;           /* swallowing a replica's retryable error up to ReadyForQuery */
+	bool lsn_fetch;               /* our WAL-position query after a write is in flight */
 	ScramClient *scram;           /* during login only (malloc'd) */
 	uint64_t stat_in_seen, stat_out_seen; /* sbuf byte counters already in pool stats */
 };

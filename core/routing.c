@@ -107,6 +107,14 @@ static void routing_session_view(Client *c, pooler_session *s)
 	s->application_name = c->vars.val[VAR_APPLICATION_NAME] ? c->vars.val[VAR_APPLICATION_NAME] : "";
 	s->client_addr = c->addr;
 	s->client_port = (uint32_t)c->port;
+	if (c->last_commit_lsn && c->lsn_epoch == c->pool->db->primary_changes) {
+		s->last_commit_lsn = c->last_commit_lsn;
+		s->last_commit_ns = (uint64_t)c->last_commit_time * 1000;
+	} else if (c->last_commit_lsn && lg.now - c->last_commit_time < lg.cfg->ryw_void_timeout) {
+		/* the primary changed since this session wrote: its LSN means
+		 * nothing on the new timeline; read from the primary for a while */
+		s->flags |= POOLER_SESS_LSN_PENDING;
+	}
 }
 
 /* The text of a Query or Parse body, or NULL. */

@@ -170,6 +170,8 @@ void server_close(Server *s, const char *fmt, ...)
 	pool_activate_later(p);
 }
 
+static void server_fetch_commit_lsn(Server *s);
+
 static void server_event(SBuf *sb, SBufEvent ev)
 {
 	Server *s = (Server *)sb;
@@ -195,6 +197,12 @@ static void server_event(SBuf *sb, SBufEvent ev)
 		server_close(s, "sending to the server failed");
 		break;
 	case SBUF_EV_FLUSH:
+		if (s->state == SV_ACTIVE && s->link && s->tx_status == 'I' && s->pending_rfq == 0 &&
+		    !s->unsynced && !s->in_copy_in && !s->in_copy_out && s->swallow_rfq == 0 &&
+		    s->link->txn_write && s->backend == s->pool->db->primary) {
+			server_fetch_commit_lsn(s);
+			break;
+		}
 		if (s->state == SV_ACTIVE && s->link && s->tx_status == 'I' && s->pending_rfq == 0 &&
 		    !s->unsynced && !s->in_copy_in && !s->in_copy_out && s->swallow_rfq == 0 &&
 		    pool_mode_of(s->pool) != POOL_MODE_SESSION && sbuf_is_empty(&s->link->sbuf) &&
@@ -580,16 +588,61 @@ void server_track_client_msg(Server *s, uint8_t type)
 
 /* ---- traffic --------------------------------------------------------- */
 
+/* After a write committed on the primary (its ReadyForQuery has already
+ * gone to the client), learn a WAL position at or past its commit record
+ * before the server goes back to the pool: the insert position, which is
+ * right even with synchronous_commit = off (reference: replication.md 2.3).
+ * A next transaction of the same client waits for this reply (it is still
+ * linked), so its reads can be routed by that LSN. */
+static void server_fetch_commit_lsn(Server *s)
+{
+	s->link->txn_write = false;
+	s->lsn_fetch = true;
+	server_send_query(s, "SELECT pg_current_wal_insert_lsn(), current_setting('wal_block_size')::int, "
+	                  "pg_size_bytes(current_setting('wal_segment_size'))");
+}
+
+/* The DataRow of the LSN query: three text columns. */
+static void server_take_commit_lsn(Server *s, const SBufMsg *msg)
+{
+	PktReader r;
+	char cols[3][64];
+	uint64_t lsn;
+	Client *c = s->link;
+
+	pkt_reader_init(&r, msg->data + 5, msg->len - 5);
+	if (pkt_get_u16(&r) != 3 || !c)
+		return;
+	for (int i = 0; i < 3; i++) {
+		uint32_t n = pkt_get_u32(&r);
+		const uint8_t *v = n < sizeof(cols[i]) ? pkt_get_bytes(&r, n) : NULL;
+		if (!v)
+			return;
+		memcpy(cols[i], v, n);
+		cols[i][n] = '\0';
+	}
+	if (!monitor_parse_lsn(cols[0], &lsn))
+		return;
+	lsn = monitor_normalise_insert_lsn(lsn, (uint32_t)strtoul(cols[1], NULL, 10),
+	                                   (uint32_t)strtoull(cols[2], NULL, 10));
+	c->last_commit_lsn = lsn;
+	c->last_commit_time = lg.now;
+	c->lsn_epoch = s->pool->db->primary_changes;
+}
+
 /* Replies to lagoon's own queries (SET, reset, check) are swallowed. */
 static SBufAction server_swallow(Server *s, const SBufMsg *msg)
 {
 	ErrorFields ef;
 	Client *c = s->link;
 
-	if (!msg->complete && (msg->type == 'Z' || msg->type == 'S' || msg->type == 'E'))
+	if (!msg->complete && (msg->type == 'Z' || msg->type == 'S' || msg->type == 'E' ||
+	                       (msg->type == 'D' && s->lsn_fetch)))
 		return SBUF_NEED_BODY;
 	if (msg->type == 'S')
 		server_param(s, msg, false);
+	else if (msg->type == 'D' && s->lsn_fetch)
+		server_take_commit_lsn(s, msg);
 	else if (msg->type == 'E' && proto_parse_error(msg->data + 5, msg->len - 5, &ef))
 		slog_msg(LOG_LVL_WARNING, s, "internal query failed: %s", ef.message);
 	if (msg->type != 'Z')
@@ -597,6 +650,7 @@ static SBufAction server_swallow(Server *s, const SBufMsg *msg)
 	s->swallow_rfq--;
 	s->pending_rfq--;
 	s->tx_status = 'I';
+	s->lsn_fetch = false;
 	if (s->swallow_rfq > 0)
 		return SBUF_SKIP;
 	if (s->state == SV_TESTED) {
