@@ -1,0 +1,422 @@
+#!/usr/bin/env bash
+# 100_routing: read/write routing through the plugins, end to end, with the
+# servers themselves as the ground truth (inet_server_port() inside the
+# routed statement, pg_is_in_recovery(), the primary's pg_stat_user_tables
+# and row counts), not lagoon's own counters.
+#
+# Part 1, shared cluster, router=roundrobin: 2,000 single-statement SELECTs
+# in one session split between the two replicas within 10% of even, none on
+# the primary; 1,000 autocommit INSERTs all land on the primary (n_tup_ins
+# delta and row count); BEGIN ... UPDATE ... COMMIT, the lagoon:primary
+# hint, SELECT ... FOR UPDATE and a WITH holding an INSERT run on the
+# primary; BEGIN READ ONLY runs on a replica; SELECT nextval() succeeds
+# (the replica refuses it, lagoon replays it on the primary) and increments.
+#
+# Part 2, shared cluster, router=leastlag max_lag_bytes=1 MB: replay paused
+# on replica 1 with writes flowing: reads go to replica 2; both replicas
+# paused and over the bound: reads go to the primary; after resuming, reads
+# hit both replicas again.  Replica pauses follow 090_cluster's convention
+# (090_cluster.replay.lock held from the first pause to the resume) and are
+# always resumed on exit, only those this copy made.
+#
+# Part 3, router=all_replica (a test plugin answering "the first replica"
+# for everything): INSERTs still all land on the primary.
+#
+# Part 4, a PRIVATE cluster (port reservation shared with 090_cluster):
+# a loop of reads through lagoon while replica 2 is stopped with
+# -m immediate: the reads move to the surviving nodes, at most a handful of
+# errors (those in flight at the kill), the loop finishes; after a restart
+# replica 2 serves again.
+#
+# Part 5: a broken plugin as the global router (bad ABI major, bad magic,
+# no entry symbol): lagoon refuses to start, naming the file and the reason.
+. "$(dirname "$0")/lib.sh"
+lg_cluster_up
+lg_require_bin
+[[ -x "$PGBENCH" ]] || command -v "$PGBENCH" >/dev/null || skip_all "pgbench not installed (postgresql-contrib)"
+lg_tmpdir
+
+P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
+TP=$LG_BUILD_DIR/tests/plugins/.libs    # the test plugins (built by make check)
+T=lg100_t_$$; W=lg100_w_$$; B=lg100_b_$$; S=lg100_s_$$   # this copy's objects
+
+# ---- plugin_dir: the shipped plugins and the broken test ones ----------------
+PLUGDIR=$LG_DIR/plugins
+mkdir -p "$PLUGDIR"
+for p in roundrobin leastlag; do
+    so=$LG_BUILD_DIR/plugins/$p/.libs/$p.so
+    [[ -f "$so" ]] || bail "plugin not built: $so (run make)"
+    ln -s "$so" "$PLUGDIR/$p.so"
+done
+have_test_plugins=1
+for p in all_replica bad_major bad_magic no_entry; do
+    if [[ -f "$TP/$p.so" ]]; then ln -s "$TP/$p.so" "$PLUGDIR/$p.so"; else have_test_plugins=0; fi
+done
+(( have_test_plugins )) || diag "test plugins not built in $TP (make check builds them): parts 3 and 5 skipped"
+
+# ---- the private cluster: reserved like 090_cluster does (same lock and
+# reservation files, so the two never take the same ports) and started in
+# the background now; used in part 4 ------------------------------------------
+Q0=""
+exec 7>"$LG_ROOT/090_cluster.ports.lock"
+flock -w 60 7 || bail "timeout waiting for $LG_ROOT/090_cluster.ports.lock"
+for off in 10 20 30 40 50 60 70 80; do
+    b=$((LG_PGPORT + off)); f=$LG_ROOT/090_cluster.port.$b
+    if [[ -f "$f" ]] && kill -0 "$(cat "$f" 2>/dev/null)" 2>/dev/null; then continue; fi
+    if lg_port_free "$b" && lg_port_free $((b + 1)) && lg_port_free $((b + 2)); then
+        echo $$ > "$f"; Q0=$b; break
+    fi
+done
+exec 7>&-
+[[ -n "$Q0" ]] || bail "no 3 free consecutive ports for the private cluster"
+lg_on_exit 'rm -f "$LG_ROOT/090_cluster.port.$Q0"'
+Q1=$((Q0 + 1)); Q2=$((Q0 + 2))
+PC_DIR=$LG_DIR/pc
+pc_ctl() {
+    local n=$1; shift
+    if [[ $(id -u) -eq 0 ]]; then
+        (cd "$PC_DIR" && runuser -u "$PC_OWNER" -- "$PC_BIN/pg_ctl" -D "$PC_DIR/node$n" "$@")
+    else
+        (cd "$PC_DIR" && "$PC_BIN/pg_ctl" -D "$PC_DIR/node$n" "$@")
+    fi
+}
+pc_start_node() {
+    pc_ctl "$1" -l "$PC_DIR/logs/node$1.log" -w -t 60 -o "-p $((Q0 + $1))" start >/dev/null
+}
+pc_destroy() {
+    [[ -f "$PC_DIR/cluster.env" ]] || return 0
+    mkdir -p "$LG_DIR/pc-logs"; cp -r "$PC_DIR/logs/." "$LG_DIR/pc-logs/" 2>/dev/null
+    PC_BIN=$(. "$PC_DIR/cluster.env"; echo "$PGC_BIN")
+    PC_OWNER=$(. "$PC_DIR/cluster.env"; echo "$PGC_OWNER")
+    local i
+    for i in 0 1 2; do
+        pc_ctl "$i" status >/dev/null 2>&1 && pc_ctl "$i" -m immediate -w stop >/dev/null 2>&1
+    done
+    "$LG_PGCLUSTER" destroy "$PC_DIR" >/dev/null 2>&1 || rm -rf -- "$PC_DIR"
+}
+lg_on_exit 'kill $pc_start_pid 2>/dev/null; wait $pc_start_pid 2>/dev/null; pc_destroy'
+PGCLUSTER_TIMEOUT=40 "$LG_PGCLUSTER" start "$PC_DIR" "$Q0" 2 > "$LG_DIR/pc-start.log" 2>&1 &
+pc_start_pid=$!
+
+# ---- this copy's tables and sequence on the shared primary -------------------
+lg_pg 0 -c "create table $T (id serial primary key, v int);
+            create table $W (id bigserial primary key, pad text);
+            create table $B (id bigserial primary key, pad text);
+            create sequence $S;
+            grant all on $T, $W, $B, ${T}_id_seq, ${W}_id_seq, ${B}_id_seq, $S to app;
+            insert into $T (v) values (0);" >/dev/null || bail "could not create the test tables"
+lg_on_exit 'lg_pg 0 -c "drop table if exists $T, $W, $B; drop sequence if exists $S" >/dev/null 2>&1'
+
+# ---- the pooler ------------------------------------------------------------
+CL="host=127.0.0.1 port=$P0,$P1,$P2 dbname=postgres"
+LG_DATABASES_EXTRA="rr = $CL router=roundrobin
+ll = $CL router=leastlag router_options='max_lag_bytes=1000000'
+pc = host=127.0.0.1 port=$Q0,$Q1,$Q2 dbname=postgres router=roundrobin"
+(( have_test_plugins )) && LG_DATABASES_EXTRA+=$'\n'"ar = $CL router=all_replica"
+lg_start routing "plugin_dir = $PLUGDIR
+monitor_interval = 200
+query_wait_timeout = 10
+server_connect_timeout = 3" || bail "pooler did not start"
+
+backends() { lg_admin_hdr "SHOW BACKENDS"; }
+# be SNAPSHOT DB PORT COLUMN: one field of a SHOW BACKENDS snapshot
+be() {
+    awk -F'|' -v db="$2" -v port="$3" -v col="$4" '
+        NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+        $h["database"] == db && $h["port"] == port { print $h[col] }' <<<"$1"
+}
+# wait_be DESCRIPTION TIMEOUT CONDITION (may use $SB, a fresh snapshot)
+wait_be() {
+    local desc=$1 tmo=$2 cond=$3 deadline=$((SECONDS + $2))
+    while :; do
+        SB=$(backends)
+        if eval "$cond"; then pass "$desc"; return 0; fi
+        (( SECONDS < deadline )) || break
+        sleep 0.2
+    done
+    fail "$desc (waited ${tmo}s)"
+    diag "$(awk -F'|' -v db="$WAIT_DB" 'NR == 1 || $1 == db' <<<"$SB")"
+    return 1
+}
+# reads DB N: N single-statement "select inet_server_port()" in one session,
+# one port per line
+reads() {
+    local i
+    for ((i = 0; i < $2; i++)); do echo "select inet_server_port();"; done > "$LG_DIR/reads.sql"
+    lg_psql -d "$1" -f "$LG_DIR/reads.sql" 2>&1
+}
+# tally OUTPUT PORT: how many lines of OUTPUT are exactly PORT
+tally() { grep -cx "$2" <<<"$1"; }
+# n_tup_ins TABLE: the primary's own count of inserted tuples
+n_tup_ins() { lg_pg 0 -c "select coalesce((select n_tup_ins from pg_stat_user_tables where relname = '$1'), -1)"; }
+# lsn_gap N: bytes of WAL between the primary's position and node N's replay
+lsn_gap() {
+    local cur
+    cur=$(lg_pg 0 -c "select pg_current_wal_lsn()")
+    lg_pg "$1" -c "select pg_wal_lsn_diff('$cur', pg_last_wal_replay_lsn())::bigint"
+}
+
+# =========================== part 1: roundrobin ==============================
+WAIT_DB=rr
+wait_be "rr: P0 primary, P1/P2 replicas, all up (within 15 s)" 15 \
+    '[[ "$(be "$SB" rr $P0 role)/$(be "$SB" rr $P1 role)/$(be "$SB" rr $P2 role)" == primary/replica/replica &&
+       "$(be "$SB" rr $P0 state)/$(be "$SB" rr $P1 state)/$(be "$SB" rr $P2 state)" == up/up/up ]]'
+is "$(lg_pg 0 -c 'select pg_is_in_recovery()')/$(lg_pg 1 -c 'select pg_is_in_recovery()')/$(lg_pg 2 -c 'select pg_is_in_recovery()')" \
+    f/t/t "ground truth: P0 is the primary, P1 and P2 are in recovery"
+
+out=$(reads rr 2000)
+n0=$(tally "$out" $P0); n1=$(tally "$out" $P1); n2=$(tally "$out" $P2)
+is "$((n0 + n1 + n2))/$(wc -l <<<"$out")" "2000/2000" "rr: 2000 SELECTs in one session all answered" \
+    || diag "$(grep -vx "$P0\|$P1\|$P2" <<<"$out" | head -n 5)"
+is "$n0" 0 "rr: none of the 2000 SELECTs ran on the primary"
+cmp_ok "$n1" -ge 900 "rr: replica 1 ran >= 900 of them ($n1)"
+cmp_ok "$n1" -le 1100 "rr: replica 1 ran <= 1100 of them ($n1)"
+cmp_ok "$n2" -ge 900 "rr: replica 2 ran >= 900 of them ($n2)"
+cmp_ok "$n2" -le 1100 "rr: replica 2 ran <= 1100 of them ($n2)"
+
+# 1,000 autocommit INSERTs in one session
+ins0=$(n_tup_ins "$T")
+for ((i = 1; i <= 1000; i++)); do echo "insert into $T (v) values ($i);"; done > "$LG_DIR/ins.sql"
+out=$(lg_psql -d rr -f "$LG_DIR/ins.sql" 2>&1); rc=$?
+is "$rc/$out" "0/" "rr: 1000 autocommit INSERTs in one session succeed" || diag "$(head -n 5 <<<"$out")"
+is "$(lg_pg 0 -c "select count(*) from $T where v > 0")" 1000 "rr: the primary holds the 1000 rows"
+lg_wait_for '[[ $(( $(n_tup_ins "$T") - ins0 )) -ge 1000 ]]' 15
+is "$(( $(n_tup_ins "$T") - ins0 ))" 1000 "rr: the primary's n_tup_ins for the table grew by exactly 1000"
+
+# a read-write block: the SELECT inside runs on the primary
+out=$(lg_psql -d rr 2>&1 <<EOF
+begin;
+select inet_server_port() || ',' || pg_is_in_recovery();
+update $T set v = -v where v = 1;
+commit;
+EOF
+)
+is "$out" "$P0,false" "rr: BEGIN; SELECT inet_server_port(); UPDATE; COMMIT runs on the primary"
+is "$(lg_pg 0 -c "select count(*) from $T where v = -1")" 1 "rr: ... and its UPDATE is on the primary"
+
+# nextval: a replica refuses it (25006), lagoon replays it on the primary
+v1=$(lg_psql -d rr -c "select nextval('$S')" 2>&1)
+v2=$(lg_psql -d rr -c "select nextval('$S')" 2>&1)
+is "$v1,$v2" "1,2" "rr: SELECT nextval() succeeds through lagoon and increments (1 then 2)"
+is "$(lg_pg 0 -c "select last_value from $S")" 2 "rr: ... on the primary (its last_value is 2)"
+
+out=$(lg_psql -d rr 2>&1 <<EOF
+begin read only;
+select inet_server_port() || ',' || pg_is_in_recovery();
+commit;
+EOF
+)
+like "$out" "^($P1|$P2),true\$" "rr: BEGIN READ ONLY; SELECT inet_server_port(); COMMIT runs on a replica"
+
+out=$(lg_psql -d rr -c "/* lagoon:primary */ select inet_server_port() || ',' || pg_is_in_recovery()" 2>&1)
+is "$out" "$P0,false" "rr: /* lagoon:primary */ SELECT runs on the primary"
+out=$(lg_psql -d rr -c "select inet_server_port() from $T where v = 2 for update" 2>&1)
+is "$out" "$P0" "rr: SELECT ... FOR UPDATE runs on the primary"
+out=$(lg_psql -d rr -c "with i as (insert into $T (v) values (5000) returning id) select inet_server_port() from i" 2>&1)
+is "$out" "$P0" "rr: WITH ... INSERT ... SELECT runs on the primary"
+is "$(lg_pg 0 -c "select count(*) from $T where v = 5000")" 1 "rr: ... and inserted its row there"
+
+# =========================== part 2: leastlag ================================
+WAIT_DB=ll
+# one copy at a time pauses shared replicas (090_cluster's lock), from the
+# first pause to the resume; pauses are resumed on exit, only ours
+exec 8>"$LG_ROOT/090_cluster.replay.lock"
+flock -w 120 8 || diag "timeout waiting for $LG_ROOT/090_cluster.replay.lock; going on"
+paused1=0; paused2=0
+lg_on_exit '(( paused2 )) && "$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 2 >/dev/null 2>&1'
+lg_on_exit '(( paused1 )) && "$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 1 >/dev/null 2>&1'
+"$LG_PGCLUSTER" wait-catchup "$LG_CLUSTER_DIR" 20 >/dev/null 2>&1 || diag "wait-catchup of the shared cluster failed"
+wait_be "ll: both replicas up with a known lag under the bound (within 15 s)" 15 \
+    '[[ "$(be "$SB" ll $P1 state)/$(be "$SB" ll $P2 state)" == up/up ]] &&
+     [[ "$(be "$SB" ll $P1 lag_bytes)" =~ ^[0-9]+$ && "$(be "$SB" ll $P2 lag_bytes)" =~ ^[0-9]+$ ]] &&
+     (( $(be "$SB" ll $P1 lag_bytes) < 1000000 && $(be "$SB" ll $P2 lag_bytes) < 1000000 ))'
+
+# writes flowing through lagoon: a trickle for the whole part
+# (one short session per INSERT, one line per INSERT: ok or ERR ...)
+rm -f "$LG_DIR/trickle.stop"
+(
+    for ((i = 0; i < 1200; i++)); do
+        [[ -e "$LG_DIR/trickle.stop" ]] && break
+        r=$(lg_psql -d ll -c "insert into $W (pad) values ('x')" 2>&1) && r=ok || r="ERR ${r//$'\n'/ }"
+        echo "$r" >> "$LG_DIR/trickle.out"
+        sleep 0.05
+    done
+) &
+trickle_pid=$!
+lg_on_exit "touch '$LG_DIR/trickle.stop'; kill $trickle_pid 2>/dev/null"
+
+out=$("$LG_PGCLUSTER" pause-replay "$LG_CLUSTER_DIR" 1 2>&1); rc=$?
+(( rc == 0 )) && paused1=1
+is "$rc/$(lg_pg 1 -c 'select pg_get_wal_replay_pause_state()')" 0/paused "ll: replay paused on replica 1 (ground truth: pg_get_wal_replay_pause_state)" \
+    || diag "$out"
+# ~2.5 MB of WAL (through lagoon: a write, so on the primary)
+lg_psql -d ll -c "insert into $B (pad) select repeat('x', 200) from generate_series(1, 10000)" >/dev/null 2>&1
+cmp_ok "$(lsn_gap 1)" -gt 1000000 "ll: ground truth: replica 1 is > 1 MB behind the primary ($(lsn_gap 1) bytes)"
+wait_be "ll: SHOW BACKENDS sees replica 1 over the bound and replica 2 under it (within 15 s)" 15 \
+    '[[ "$(be "$SB" ll $P1 lag_bytes)" =~ ^[0-9]+$ && "$(be "$SB" ll $P2 lag_bytes)" =~ ^[0-9]+$ ]] &&
+     (( $(be "$SB" ll $P1 lag_bytes) > 1000000 && $(be "$SB" ll $P2 lag_bytes) < 1000000 ))'
+out=$(reads ll 100)
+is "$(tally "$out" $P2)/$(tally "$out" $P1)/$(tally "$out" $P0)" 100/0/0 \
+    "ll: with replica 1 paused (> max_lag_bytes) and writes flowing, all 100 reads ran on replica 2"
+cmp_ok "$(lsn_gap 2)" -lt 1000000 "ll: ground truth: replica 2 kept replaying meanwhile ($(lsn_gap 2) bytes behind)"
+
+out=$("$LG_PGCLUSTER" pause-replay "$LG_CLUSTER_DIR" 2 2>&1); rc=$?
+(( rc == 0 )) && paused2=1
+is "$rc/$(lg_pg 2 -c 'select pg_get_wal_replay_pause_state()')" 0/paused "ll: replay paused on replica 2 too" || diag "$out"
+lg_psql -d ll -c "insert into $B (pad) select repeat('x', 200) from generate_series(1, 10000)" >/dev/null 2>&1
+cmp_ok "$(lsn_gap 2)" -gt 1000000 "ll: ground truth: replica 2 is now > 1 MB behind too ($(lsn_gap 2) bytes)"
+# bounded poll until the reads leave the replicas, then a clean batch
+deadline=$((SECONDS + 15))
+while :; do
+    out=$(reads ll 10)
+    [[ "$(tally "$out" $P0)" == 10 ]] && break
+    (( SECONDS < deadline )) || break
+    sleep 0.2
+done
+out=$(lg_psql -d ll -f <(for ((i = 0; i < 50; i++)); do echo "select inet_server_port() || ',' || pg_is_in_recovery();"; done) 2>&1)
+is "$(grep -cx "$P0,false" <<<"$out")" 50 "ll: with both replicas over the bound, all 50 reads ran on the primary (not in recovery)" \
+    || diag "$(sort <<<"$out" | uniq -c)"
+
+touch "$LG_DIR/trickle.stop"; wait "$trickle_pid" 2>/dev/null
+n_ok=$(grep -cx ok "$LG_DIR/trickle.out")
+is "$(grep -c '^ERR' "$LG_DIR/trickle.out")" 0 "ll: the trickle of writes through lagoon had no errors ($n_ok INSERTs)" \
+    || diag "$(grep '^ERR' "$LG_DIR/trickle.out" | head -n 3)"
+is "$(lg_pg 0 -c "select count(*) from $W")" "$n_ok" "ll: ... and the primary holds each of their rows"
+"$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 1 >/dev/null 2>&1 && paused1=0
+"$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 2 >/dev/null 2>&1 && paused2=0
+is "$paused1$paused2/$(lg_pg 1 -c 'select pg_get_wal_replay_pause_state()')/$(lg_pg 2 -c 'select pg_get_wal_replay_pause_state()')" \
+    "00/not paused/not paused" "ll: replay resumed on both replicas"
+"$LG_PGCLUSTER" wait-catchup "$LG_CLUSTER_DIR" 20 >/dev/null 2>&1 || diag "wait-catchup after resume failed"
+flock -u 8; exec 8>&-
+seen1=0; seen2=0; deadline=$((SECONDS + 15))
+while :; do
+    out=$(reads ll 20)
+    (( $(tally "$out" $P1) > 0 )) && seen1=1
+    (( $(tally "$out" $P2) > 0 )) && seen2=1
+    (( seen1 && seen2 )) && break
+    (( SECONDS < deadline )) || break
+    sleep 0.2
+done
+is "$seen1$seen2" 11 "ll: after the resume, reads run on both replicas again (within 15 s)"
+
+# =========================== part 3: all_replica =============================
+if (( have_test_plugins )); then
+    WAIT_DB=ar
+    wait_be "ar: all backends up (within 15 s)" 15 \
+        '[[ "$(be "$SB" ar $P0 state)/$(be "$SB" ar $P1 state)/$(be "$SB" ar $P2 state)" == up/up/up ]]'
+    out=$(lg_psql -d ar -c "select inet_server_port()" 2>&1)
+    like "$out" "^($P1|$P2)\$" "ar: the all_replica plugin is in charge (a SELECT ran on a replica: $out)"
+    ins0=$(n_tup_ins "$T")
+    cnt0=$(lg_pg 0 -c "select count(*) from $T")
+    for ((i = 1; i <= 200; i++)); do echo "insert into $T (v) values (-$i) returning inet_server_port();"; done > "$LG_DIR/ar.sql"
+    out=$(lg_psql -d ar -f "$LG_DIR/ar.sql" 2>&1)
+    is "$(tally "$out" $P0)/$(wc -l <<<"$out")" 200/200 "ar: all 200 INSERT ... RETURNING inet_server_port() ran on the primary" \
+        || diag "$(sort <<<"$out" | uniq -c | head)"
+    is "$(( $(lg_pg 0 -c "select count(*) from $T") - cnt0 ))" 200 "ar: the primary holds the 200 new rows"
+    lg_wait_for '[[ $(( $(n_tup_ins "$T") - ins0 )) -ge 200 ]]' 15
+    is "$(( $(n_tup_ins "$T") - ins0 ))" 200 "ar: the primary's n_tup_ins grew by exactly 200"
+else
+    skip "test plugins not built" 5
+fi
+
+# =========================== part 4: a replica stopped mid-run ===============
+WAIT_DB=pc
+wait "$pc_start_pid"; rc=$?
+if (( rc != 0 )); then
+    diag_file "$LG_DIR/pc-start.log"
+    bail "could not start the private cluster in $PC_DIR (ports $Q0..$Q2)"
+fi
+PC_BIN=$(. "$PC_DIR/cluster.env"; echo "$PGC_BIN")
+PC_OWNER=$(. "$PC_DIR/cluster.env"; echo "$PGC_OWNER")
+wait_be "pc: Q0 primary, Q1/Q2 replicas, all up (within 15 s)" 15 \
+    '[[ "$(be "$SB" pc $Q0 role)/$(be "$SB" pc $Q1 role)/$(be "$SB" pc $Q2 role)" == primary/replica/replica &&
+       "$(be "$SB" pc $Q0 state)/$(be "$SB" pc $Q1 state)/$(be "$SB" pc $Q2 state)" == up/up/up ]]'
+
+# the loop: one short session per read, one line per read (the port, or
+# ERR), until $LG_DIR/pc.stop exists (bounded at 3000 reads)
+rm -f "$LG_DIR/pc.stop"
+: > "$LG_DIR/pc.reads"
+(
+    for ((i = 0; i < 3000; i++)); do
+        [[ -e "$LG_DIR/pc.stop" ]] && break
+        r=$(PGPASSWORD=app_pass timeout 20 "$PSQL" -X -At -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$LG_PORT" \
+            -U app -d pc -c "select inet_server_port()" 2>&1) || r="ERR ${r//$'\n'/ }"
+        echo "$r" >> "$LG_DIR/pc.reads"
+    done
+    echo DONE >> "$LG_DIR/pc.reads"
+) &
+loop_pid=$!
+lg_on_exit "touch '$LG_DIR/pc.stop'; kill $loop_pid 2>/dev/null"
+lg_wait_for '(( $(grep -cx "$Q2" "$LG_DIR/pc.reads") >= 20 && $(grep -cx "$Q1" "$LG_DIR/pc.reads") >= 20 ))' 15
+ok $? "pc: the loop of reads runs on both replicas ($(grep -cx "$Q1" "$LG_DIR/pc.reads") on Q1, $(grep -cx "$Q2" "$LG_DIR/pc.reads") on Q2)"
+pc_ctl 2 -m immediate -w stop >/dev/null 2>&1; ok $? "pc: replica 2 stopped (immediate) while the loop runs"
+n_kill=$(wc -l < "$LG_DIR/pc.reads")
+wait_be "pc: SHOW BACKENDS shows Q2 down (within 15 s)" 15 '[[ "$(be "$SB" pc $Q2 state)" == down ]]'
+n_down=$(wc -l < "$LG_DIR/pc.reads")
+lg_wait_for "(( \$(wc -l < '$LG_DIR/pc.reads') >= n_down + 50 ))" 15
+n_after=$(wc -l < "$LG_DIR/pc.reads")
+seg=$(sed -n "$((n_down + 1)),${n_after}p" "$LG_DIR/pc.reads")
+is "$(grep -cx "$Q1\|$Q0" <<<"$seg")/$(wc -l <<<"$seg")" "$((n_after - n_down))/$((n_after - n_down))" \
+    "pc: with Q2 down, every read ran on Q1 or Q0 ($(grep -cx "$Q1" <<<"$seg") on Q1, $(grep -cx "$Q0" <<<"$seg") on Q0)" \
+    || diag "$(sort <<<"$seg" | uniq -c | head)"
+pc_start_node 2; ok $? "pc: replica 2 restarted"
+n_restart=$(wc -l < "$LG_DIR/pc.reads")
+wait_be "pc: Q2 up again (within 15 s)" 15 '[[ "$(be "$SB" pc $Q2 state)/$(be "$SB" pc $Q2 role)" == up/replica ]]'
+lg_wait_for "(( \$(tail -n +$((n_restart + 1)) '$LG_DIR/pc.reads' | grep -cx '$Q2') >= 10 ))" 15
+ok $? "pc: after the restart, replica 2 serves reads again ($(tail -n +$((n_restart + 1)) "$LG_DIR/pc.reads" | grep -cx "$Q2") since)"
+touch "$LG_DIR/pc.stop"
+wait "$loop_pid"
+is "$(tail -n 1 "$LG_DIR/pc.reads")" DONE "pc: the loop of reads finished"
+total=$(grep -vcx DONE "$LG_DIR/pc.reads")
+errs=$(grep -c '^ERR' "$LG_DIR/pc.reads")
+good=$(grep -cx "$Q0\|$Q1\|$Q2" "$LG_DIR/pc.reads")
+diag "pc: $total reads, $errs errors ($n_kill before the kill, $n_down at down, $n_restart at restart)"
+cmp_ok "$errs" -le 5 "pc: at most a handful of client errors across the kill ($errs)" \
+    || diag "$(grep '^ERR' "$LG_DIR/pc.reads" | sort | uniq -c | head)"
+cmp_ok "$(( good * 100 / (total > 0 ? total : 1) ))" -ge 95 "pc: >= 95% of the $total reads succeeded ($good)"
+
+# =========================== part 5: broken plugins at start-up ==============
+# refuse_start PLUGIN REGEX: lagoon with router = PLUGIN exits (within 10 s)
+# and its log or stderr matches REGEX
+refuse_start() {
+    local p=$1 re=$2 port ini=$LG_DIR/bad-$1.ini log=$LG_DIR/bad-$1.log pid i txt
+    lg_free_port || bail "no free port"; port=$LG_FREE_PORT
+    mkdir -p "$LG_DIR/sock-bad"
+    cat > "$ini" <<EOF
+[databases]
+cl = $CL
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir = $LG_DIR/sock-bad
+auth_type = trust
+auth_file = $LG_USERLIST_FILE
+logfile = $log
+pidfile = $LG_DIR/bad-$p.pid
+plugin_dir = $PLUGDIR
+router = $p
+EOF
+    "$LG_BIN" "$ini" > "$LG_DIR/bad-$p.stdout" 2>&1 &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+        fail "router = $p: lagoon refuses to start (it was still running after 10 s)"
+        diag_file "$log" 10
+        return
+    fi
+    wait "$pid"; rc=$?
+    txt=$(cat "$log" "$LG_DIR/bad-$p.stdout" 2>/dev/null)
+    isnt "$rc" 0 "router = $p: lagoon refuses to start (exit $rc)"
+    like "$txt" "$re" "router = $p: ... and says why, naming the file" || diag "$txt"
+}
+if (( have_test_plugins )); then
+    refuse_start bad_major "$PLUGDIR/bad_major\\.so: ABI 2\\.0, core speaks 1\\.0"
+    refuse_start bad_magic "$PLUGDIR/bad_magic\\.so: not a lagoon plugin \\(bad magic 0x[0-9a-f]+\\)"
+    refuse_start no_entry "$PLUGDIR/no_entry\\.so: not a lagoon plugin \\(no pooler_plugin_entry symbol\\)"
+else
+    skip "test plugins not built" 6
+fi
+
+lg_alive; ok $? "the pooler is still running"
+done_testing
