@@ -81,17 +81,23 @@ static bool sb_get_buf(SBuf *sb)
 	return true;
 }
 
+/* Keep a standard-size buffer for reuse, free anything else. */
+static void sb_recycle(uint8_t *buf, uint32_t cap)
+{
+	if (cap == sb_bufsize && sb_cache_len < SB_CACHE_MAX) {
+		*(void **)buf = sb_cache;
+		sb_cache = buf;
+		sb_cache_len++;
+	} else {
+		free(buf);
+	}
+}
+
 static void sb_put_buf(SBuf *sb)
 {
 	if (!sb->buf)
 		return;
-	if (sb->cap == sb_bufsize && sb_cache_len < SB_CACHE_MAX) {
-		*(void **)sb->buf = sb_cache;
-		sb_cache = sb->buf;
-		sb_cache_len++;
-	} else {
-		free(sb->buf);
-	}
+	sb_recycle(sb->buf, sb->cap);
 	sb->buf = NULL;
 	sb->cap = sb->done = sb->parse = sb->recv = 0;
 }
@@ -399,13 +405,7 @@ static bool sb_make_room(SBuf *sb, uint32_t len)
 	if (!nb)
 		return false;
 	memcpy(nb, sb->buf, sb->recv);
-	if (sb->cap == sb_bufsize && sb_cache_len < SB_CACHE_MAX) {
-		*(void **)sb->buf = sb_cache;
-		sb_cache = sb->buf;
-		sb_cache_len++;
-	} else {
-		free(sb->buf);
-	}
+	sb_recycle(sb->buf, sb->cap);
 	sb->buf = nb;
 	sb->cap = sb->parse + len;
 	return true;
