@@ -191,7 +191,9 @@ void routing_decide(Client *c, uint8_t type, const uint8_t *body, uint32_t len, 
 
 	memset(out, 0, sizeof(*out));
 	c->txn_count++;
-	if (db->nbackends <= 1 || !db->router) {
+	/* in session mode the first transaction's server serves the whole
+	 * session, writes included: everything stays on the primary */
+	if (db->nbackends <= 1 || !db->router || pool_mode_of(c->pool) == POOL_MODE_SESSION) {
 		out->reason = db->router ? ROUTER_R_WRITE : ROUTER_R_OFF;
 		return;
 	}
