@@ -700,7 +700,9 @@ static SBufAction client_route(Client *c, const SBufMsg *msg)
 	routing_decide(c, msg->type, whole ? msg->data + 5 : NULL, whole ? msg->len - 5 : 0, &d);
 	c->target = d.backend;
 	c->decided = true;
-	c->txn_write = !d.read_only && c->pool->db->router != NULL;
+	/* a write's commit LSN matters only where reads can go to replicas */
+	c->txn_write = !d.read_only && c->pool->db->router != NULL &&
+		pool_mode_of(c->pool) != POOL_MODE_SESSION;
 	client_drop_retry(c);
 	if (d.backend && msg->type == 'Q' && whole && !d.explicit_block) {
 		c->retry_msg = malloc(msg->len);
