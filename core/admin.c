@@ -455,6 +455,7 @@ static bool admin_show_help(AdminCtx *ctx)
 		"\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
 		"\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|LISTS|STATE\n"
 		"\tSHOW PEERS|PEER_POOLS|DNS_HOSTS|DNS_ZONES\n"
+		"\tSHOW BACKENDS|PLUGINS|ROUTING\n"
 		"\tSET key = arg\n"
 		"\tRELOAD\n"
 		"\tPAUSE [<db>]\n"
@@ -1082,6 +1083,98 @@ static bool admin_show_backends(AdminCtx *ctx)
 	return admin_show_done(ctx);
 }
 
+/* ---- SHOW PLUGINS / SHOW ROUTING (lagoon) ------------------------------- */
+
+/* One row per database with a routing plugin instance (router.h). */
+static bool admin_show_plugins(AdminCtx *ctx)
+{
+	static const AdminCol cols[] = {
+		{ "database", T_TEXT }, { "plugin", T_TEXT }, { "version", T_TEXT },
+		{ "file", T_TEXT }, { "options", T_TEXT }, { "abi", T_TEXT }, { "state", T_TEXT },
+		{ "calls", T_INT8 }, { "routed", T_INT8 }, { "primary", T_INT8 },
+		{ "no_opinion", T_INT8 }, { "write", T_INT8 }, { "overruled", T_INT8 },
+		{ "errors", T_INT8 }, { "p50_ns", T_INT8 }, { "p99_ns", T_INT8 }, { "max_ns", T_INT8 },
+	};
+	const ListNode *n;
+
+	admin_describe(ctx, cols, NCOLS(cols));
+	list_for_each(n, &lg.databases) {
+		const Database *db = list_entry(n, Database, node);
+		router_info info;
+		AdminRow r;
+
+		if (!db->router)
+			continue;
+		router_get_info(db->router, &info);
+		admin_row_init(&r);
+		admin_row_text(&r, db->name);
+		admin_row_text(&r, info.name ? info.name : db->router_name);
+		admin_row_text(&r, info.version);
+		admin_row_text(&r, info.file);
+		admin_row_text(&r, info.options ? info.options : "");
+		admin_row_fmt(&r, "%" PRIu32 ".%" PRIu32, info.abi_major, info.abi_minor);
+		admin_row_text(&r, info.off ? "off" : "ok");
+		admin_row_uint(&r, info.calls);
+		admin_row_uint(&r, info.routed);
+		admin_row_uint(&r, info.by_reason[ROUTER_R_PRIMARY]);
+		admin_row_uint(&r, info.by_reason[ROUTER_R_NO_OPINION]);
+		admin_row_uint(&r, info.by_reason[ROUTER_R_WRITE]);
+		admin_row_uint(&r, info.overruled);
+		admin_row_uint(&r, info.errors);
+		admin_row_uint(&r, info.p50_ns);
+		admin_row_uint(&r, info.p99_ns);
+		admin_row_uint(&r, info.max_ns);
+		admin_row_emit(ctx, &r, NCOLS(cols));
+	}
+	return admin_show_done(ctx);
+}
+
+static const AdminCol admin_routing_cols[] = {
+	{ "database", T_TEXT }, { "plugin", T_TEXT }, { "backend", T_TEXT },
+	{ "role", T_TEXT }, { "reason", T_TEXT }, { "count", T_INT8 },
+};
+
+static void admin_routing_row(AdminCtx *ctx, const Database *db, const Backend *be,
+                              const char *reason, uint64_t count)
+{
+	AdminRow r;
+
+	admin_row_init(&r);
+	admin_row_text(&r, db->name);
+	admin_row_text(&r, db->router_name);
+	admin_row_fmt(&r, "%s:%d", be->host[0] ? be->host : "unix", be->port);
+	admin_row_text(&r, admin_role_name(be));
+	admin_row_text(&r, reason);
+	admin_row_uint(&r, count);
+	admin_row_emit(ctx, &r, NCOLS(admin_routing_cols));
+}
+
+/* One row per (database, backend, reason) that counted anything, then the
+ * reads replayed on the primary after the backend refused them. */
+static bool admin_show_routing(AdminCtx *ctx)
+{
+	const ListNode *n;
+
+	admin_describe(ctx, admin_routing_cols, NCOLS(admin_routing_cols));
+	list_for_each(n, &lg.databases) {
+		const Database *db = list_entry(n, Database, node);
+		if (db->admin)
+			continue;
+		for (int i = 0; i < db->nbackends && i < CF_MAX_BACKENDS; i++) {
+			const Backend *be = db->backends[i];
+			if (!be)
+				continue;
+			for (int k = 0; k < ROUTER_R_COUNT; k++)
+				if (db->route_counts[i][k])
+					admin_routing_row(ctx, db, be, router_reason_name((router_reason)k),
+					                  db->route_counts[i][k]);
+			if (db->route_retries[i])
+				admin_routing_row(ctx, db, be, "retried", db->route_retries[i]);
+		}
+	}
+	return admin_show_done(ctx);
+}
+
 static bool admin_show_lists(AdminCtx *ctx)
 {
 	static const AdminCol cols[] = { { "list", T_TEXT }, { "items", T_INT8 } };
@@ -1298,6 +1391,8 @@ static const AdminShow admin_shows[] = {
 	{ "clients", admin_show_clients },
 	{ "servers", admin_show_servers },
 	{ "backends", admin_show_backends },
+	{ "plugins", admin_show_plugins },
+	{ "routing", admin_show_routing },
 	{ "config", admin_show_config },
 	{ "databases", admin_show_databases },
 	{ "users", admin_show_users },

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# demo/demo.sh - lagoon in two minutes.
+# demo/demo.sh - lagoon routing reads to replicas, in under a minute.
 #
 # Installs the packages it needs (apt-get, when root and something is
-# missing), builds lagoon, starts a PostgreSQL primary with two streaming
-# replicas (tests/pgcluster.sh, under /tmp), puts lagoon in front of the
-# primary in transaction mode, runs a short pgbench workload with 40
-# clients through it, prints SHOW POOLS / SHOW SERVERS from lagoon's admin
-# console, and stops everything again.
+# missing), builds lagoon and its routing plugins, starts a PostgreSQL
+# primary with two streaming replicas (tests/pgcluster.sh, under /tmp), and
+# puts lagoon in front of all three nodes in transaction mode with
+# router=roundrobin.  It runs a short mixed pgbench workload through lagoon
+# (select-only reads next to TPC-B-like writes), prints SHOW BACKENDS,
+# SHOW POOLS, SHOW ROUTING and SHOW PLUGINS from the admin console, then
+# counts where reads and writes really ran, from the servers' own answers
+# and counters, and stops everything again.
 #
 # Environment: LAGOON_DEMO_DIR (default /tmp/lagoon-demo-$(id -u)),
 # LAGOON_DEMO_PGPORT (default 35432; replicas on the next two ports),
 # LAGOON_DEMO_PORT (lagoon's port, default 36432), LAGOON_BIN (use this
-# binary instead of building one), LAGOON_DEMO_KEEP=1 (leave it running).
+# binary instead of building one), LAGOON_PLUGIN_DIR (with LAGOON_BIN: where
+# roundrobin.so is; default: lagoon's installed plugin directory),
+# LAGOON_DEMO_KEEP=1 (leave it running).
 set -euo pipefail
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGOPTIONS 2>/dev/null || true
 
@@ -20,6 +25,7 @@ DEMO=${LAGOON_DEMO_DIR:-/tmp/lagoon-demo-$(id -u)}
 PGPORT_=${LAGOON_DEMO_PGPORT:-35432}
 LPORT=${LAGOON_DEMO_PORT:-36432}
 CLUSTER=$DEMO/cluster
+R1=$((PGPORT_ + 1)); R2=$((PGPORT_ + 2))
 
 if [[ -t 1 ]]; then
     step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -44,25 +50,42 @@ if ! dpkg -s $PKGS >/dev/null 2>&1; then
 fi
 
 # ---- build -----------------------------------------------------------------------
+TARGETS="lagoon plugins/roundrobin/roundrobin.la plugins/leastlag/leastlag.la"
+PLUGINS_FROM=""        # a build tree whose plugins/*/.libs/*.so to use
 if [[ -n "${LAGOON_BIN:-}" ]]; then
     BIN=$LAGOON_BIN
 elif [[ -f "$SRC/config.status" ]]; then
-    step "building lagoon (in the source tree, already configured)"
-    make -C "$SRC" -j"$(nproc)" lagoon
+    step "building lagoon and its plugins (in the source tree, already configured)"
+    # shellcheck disable=SC2086
+    make -C "$SRC" -j"$(nproc)" $TARGETS
     BIN=$SRC/lagoon
+    PLUGINS_FROM=$SRC
 else
-    step "building lagoon (in $DEMO/build)"
+    step "building lagoon and its plugins (in $DEMO/build)"
     [[ -x "$SRC/configure" ]] || (cd "$SRC" && ./autogen.sh)
     mkdir -p "$DEMO/build"
+    # shellcheck disable=SC2086
     (cd "$DEMO/build" && { [[ -f config.status ]] || "$SRC/configure" >configure.log; } \
-        && make -j"$(nproc)" lagoon)
+        && make -j"$(nproc)" $TARGETS)
     BIN=$DEMO/build/lagoon
+    PLUGINS_FROM=$DEMO/build
 fi
 "$BIN" --version
 
-# ---- cluster -------------------------------------------------------------------------
-step "starting PostgreSQL: primary on $PGPORT_, replicas on $((PGPORT_ + 1)) and $((PGPORT_ + 2))"
+# plugin_dir: the build tree's plugins, linked into one directory (libtool
+# keeps each .so in its own .libs); else LAGOON_PLUGIN_DIR or the installed dir
 mkdir -p "$DEMO"; chmod 755 "$DEMO"
+PLUGIN_DIR_LINE=""
+if [[ -n "$PLUGINS_FROM" ]]; then
+    rm -rf -- "$DEMO/plugins"; mkdir -p "$DEMO/plugins"
+    for so in "$PLUGINS_FROM"/plugins/*/.libs/*.so; do ln -s "$so" "$DEMO/plugins/"; done
+    PLUGIN_DIR_LINE="plugin_dir = $DEMO/plugins"
+elif [[ -n "${LAGOON_PLUGIN_DIR:-}" ]]; then
+    PLUGIN_DIR_LINE="plugin_dir = $LAGOON_PLUGIN_DIR"
+fi
+
+# ---- cluster -------------------------------------------------------------------------
+step "starting PostgreSQL: primary on $PGPORT_, replicas on $R1 and $R2"
 [[ -f "$CLUSTER/cluster.env" ]] && "$SRC/tests/pgcluster.sh" destroy "$CLUSTER" >/dev/null
 rm -rf -- "$CLUSTER"
 "$SRC/tests/pgcluster.sh" start "$CLUSTER" "$PGPORT_" 2
@@ -82,18 +105,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "pgbench -i -s 5 on the primary"
-"$PGBENCH" -i -q -s 5 -h 127.0.0.1 -p "$PGPORT_" -U app postgres 2>&1 | grep -v '^NOTICE'
+step "database bench on the primary: pgbench -i -s 5, plus a table that records where each write ran"
+"$PSQL" -X -q -h 127.0.0.1 -p "$PGPORT_" -U postgres postgres -c "create database bench owner app"
+"$PGBENCH" -i -q -s 5 -h 127.0.0.1 -p "$PGPORT_" -U app bench 2>&1 | grep -v '^NOTICE'
+"$PSQL" -X -q -h 127.0.0.1 -p "$PGPORT_" -U app bench -c "create table demo_writes (port int)"
+"$SRC/tests/pgcluster.sh" wait-catchup "$CLUSTER" 30
 
 # ---- lagoon --------------------------------------------------------------------------
-step "starting lagoon on 127.0.0.1:$LPORT (transaction pooling, 4 server connections)"
+step "starting lagoon on 127.0.0.1:$LPORT: one database line, three nodes, router=roundrobin"
 cat > "$DEMO/userlist.txt" <<EOF
 "app" "app_pass"
 "admin" "admin_pass"
 EOF
 cat > "$DEMO/lagoon.ini" <<EOF
 [databases]
-postgres = host=127.0.0.1 port=$PGPORT_ dbname=postgres
+bench = host=127.0.0.1 port=$PGPORT_,$R1,$R2 dbname=bench router=roundrobin
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -105,6 +131,7 @@ admin_users = admin
 pool_mode = transaction
 default_pool_size = 4
 max_client_conn = 500
+$PLUGIN_DIR_LINE
 logfile = $DEMO/lagoon.log
 pidfile = $DEMO/lagoon.pid
 EOF
@@ -117,24 +144,67 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-export PGPASSWORD=app_pass
-step "a query through lagoon"
-"$PSQL" -X -h 127.0.0.1 -p "$LPORT" -U app postgres -c "select current_user, inet_server_port() as server_port, version()"
+admin() { PGPASSWORD=admin_pass "$PSQL" -X -h 127.0.0.1 -p "$LPORT" -U admin pgbouncer "$@"; }
+app()   { PGPASSWORD=app_pass "$PSQL" -X -h 127.0.0.1 -p "$LPORT" -U app bench "$@"; }
 
-step "pgbench through lagoon: 40 clients, 10 seconds, TPC-B-like (extended protocol)"
-"$PGBENCH" -h 127.0.0.1 -p "$LPORT" -U app -c 40 -j 2 -T 10 -M extended -P 2 postgres &
-BPID=$!
-sleep 5
-export PGPASSWORD=admin_pass
-step "SHOW POOLS (during the run: 40 clients share at most 4 server connections)"
-"$PSQL" -X -h 127.0.0.1 -p "$LPORT" -U admin pgbouncer -c "SHOW POOLS"
-step "SHOW SERVERS"
-"$PSQL" -X -h 127.0.0.1 -p "$LPORT" -U admin pgbouncer -c "SHOW SERVERS"
-wait "$BPID"
-step "SHOW STATS"
-"$PSQL" -X -h 127.0.0.1 -p "$LPORT" -U admin pgbouncer -c "SHOW STATS" || true
-step "replication: the replicas follow the primary"
-"$SRC/tests/pgcluster.sh" wait-catchup "$CLUSTER" 30
-"$SRC/tests/pgcluster.sh" lag "$CLUSTER"
+# the monitor needs a round or two to learn the roles (monitor_interval 250 ms)
+for _ in $(seq 1 50); do
+    [[ $(admin -At -c "SHOW BACKENDS" | awk -F'|' '$5 == "up" && ($4 == "primary" || $4 == "replica")' | wc -l) -eq 3 ]] && break
+    sleep 0.1
+done
+
+# per node: transactions committed in database bench (the servers' own counter)
+commits() {
+    local port
+    for port in "$PGPORT_" "$R1" "$R2"; do
+        "$PSQL" -X -At -h 127.0.0.1 -p "$port" -U postgres postgres \
+            -c "select xact_commit from pg_stat_database where datname = 'bench'"
+    done
+}
+read -r -d '' C0_P C0_R1 C0_R2 < <(commits; printf '\0') || true
+
+step "a mixed workload through lagoon for 5 seconds: 16 clients select-only, 4 clients TPC-B-like"
+PGPASSWORD=app_pass "$PGBENCH" -n -h 127.0.0.1 -p "$LPORT" -U app -b select-only -c 16 -j 2 -T 5 bench \
+    >"$DEMO/reads.out" 2>&1 &
+RPID=$!
+PGPASSWORD=app_pass "$PGBENCH" -n -h 127.0.0.1 -p "$LPORT" -U app -b tpcb-like -c 4 -j 1 -T 5 bench \
+    >"$DEMO/writes.out" 2>&1 &
+WPID=$!
+sleep 3
+step "SHOW BACKENDS (during the run: roles, WAL positions, lag, server connections per node)"
+admin -c "SHOW BACKENDS"
+step "SHOW POOLS (one row per node)"
+admin -c "SHOW POOLS"
+wait "$RPID" || { cat "$DEMO/reads.out"; exit 1; }
+wait "$WPID" || { cat "$DEMO/writes.out"; exit 1; }
+READS=$(awk '/number of transactions actually processed/ {print $NF}' "$DEMO/reads.out")
+WRITES=$(awk '/number of transactions actually processed/ {print $NF}' "$DEMO/writes.out")
+echo "pgbench: $READS select-only transactions, $WRITES TPC-B-like transactions, $(grep -h 'number of failed' "$DEMO/reads.out" "$DEMO/writes.out" | awk '{s += $5} END {print s + 0}') failed"
+
+step "SHOW ROUTING (decisions per node and reason; 'write' = not read-only, never shown to the plugin)"
+admin -c "SHOW ROUTING"
+step "SHOW PLUGINS"
+admin -c "SHOW PLUGINS"
+
+# close lagoon's server connections so each server flushes its statistics
+admin -q -c "KILL bench" -c "RESUME bench" >/dev/null
+sleep 1
+read -r -d '' C1_P C1_R1 C1_R2 < <(commits; printf '\0') || true
+step "where the workload ran, by each server's pg_stat_database.xact_commit"
+printf '  primary   %s: %6d transactions (every TPC-B-like one: %s)\n' "$PGPORT_" $((C1_P - C0_P)) "$WRITES"
+printf '  replica 1 %s: %6d transactions (read-only: a standby cannot write)\n' "$R1" $((C1_R1 - C0_R1))
+printf '  replica 2 %s: %6d transactions\n' "$R2" $((C1_R2 - C0_R2))
+
+step "100 reads and 20 writes through lagoon, each one asking its server which port it is"
+for _ in $(seq 1 100); do echo "select inet_server_port();"; done >"$DEMO/reads.sql"
+for _ in $(seq 1 20); do echo "insert into demo_writes values (inet_server_port());"; done >"$DEMO/writes.sql"
+app -At -f "$DEMO/reads.sql" >"$DEMO/reads.ports"
+app -q -f "$DEMO/writes.sql"
+on() { grep -cx "$1" "$DEMO/reads.ports" || true; }
+W_PRIMARY=$(app -At -c "select count(*) from demo_writes where port = $PGPORT_ /* lagoon:primary */")
+W_ALL=$(app -At -c "select count(*) from demo_writes /* lagoon:primary */")
+echo "reads: $(on "$R1") on replica 1, $(on "$R2") on replica 2, $(on "$PGPORT_") on the primary;" \
+     "writes: $( [[ $W_PRIMARY -eq $W_ALL ]] && echo "all $W_ALL" || echo "$W_PRIMARY of $W_ALL") on the primary"
+
 echo
 echo "lagoon's log: $DEMO/lagoon.log"
