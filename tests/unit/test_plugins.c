@@ -8,7 +8,12 @@
  * never three picks of the heavier in a row), a DOWN or draining replica
  * skipped, all down -> primary.  leastlag: the least lag wins, the
  * max_lag_bytes/max_lag_ms bounds exclude, unknown lag excludes, ties go to
- * the lesser load and then alternate, tie_bytes, bad options.  Writes never
+ * the lesser load and then alternate, tie_bytes, bad options.  lsn_ryw: a
+ * session that never wrote reads from any replica; one that wrote only from
+ * replicas whose replay_lsn reached its LSN (each replica checked on every
+ * call), else from the primary with the LSN in the reason; DOWN replicas,
+ * unknown replay LSNs, POOLER_SESS_LSN_PENDING (core and plugin), the
+ * lagoon:replica hint, ryw_window_ms, the lag bounds, options.  Writes never
  * reach a replica.  Ends with a micro-benchmark (a diag line, no assertion)
  * of router_route() calls per second.
  */
@@ -16,6 +21,8 @@
 #include "tap/tap.h"
 #include "plugin_path.h"
 
+#include <dlfcn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +211,240 @@ static void test_leastlag(void)
 	ok(!inst && strstr(err, "max_lag_ms: \"-1\" is not a non-negative integer"), "negative bound refused: %s", err);
 }
 
+/* lsn_ryw's route() called directly (not through router_route(), which
+ * sends POOLER_SESS_LSN_PENDING sessions to the primary before asking): the
+ * plugin on its own must answer the primary for them too. */
+static void t_log(void *ctx, uint32_t lvl, const char *fmt, ...)
+{
+	(void)ctx; (void)lvl; (void)fmt;
+}
+static uint64_t t_now(void *ctx) { (void)ctx; return router_now_ns(); }
+static const char *t_opt(void *ctx, const char *k) { (void)ctx; (void)k; return NULL; }
+static const char *t_key(void *ctx, uint32_t i) { (void)ctx; (void)i; return NULL; }
+
+static void test_lsn_ryw_direct(void)
+{
+	char path[4200];
+	void *dl;
+	pooler_entry_fn entry = NULL;
+	const pooler_plugin *p;
+	pooler_host host = { .struct_size = sizeof(host), .abi_major = POOLER_ABI_MAJOR,
+	                     .abi_minor = POOLER_ABI_MINOR, .instance = "test", .log = t_log,
+	                     .now_ns = t_now, .option = t_opt, .option_key = t_key };
+	const pooler_backend *ptrs[3] = { &cands[0], &cands[1], &cands[2] };
+	pooler_decision out;
+	void *state = NULL;
+	char err[256] = "";
+
+	snprintf(path, sizeof(path), "%s/lsn_ryw.so", plugin_build_dir("plugins/lsn_ryw"));
+	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (dl)
+		*(void **)&entry = dlsym(dl, POOLER_ENTRY_SYMBOL);
+	p = entry ? entry(POOLER_ABI_MAJOR, POOLER_ABI_MINOR) : NULL;
+	ok(p && p->init(&host, &state, err, sizeof(err)) == 0, "lsn_ryw: dlopen'd and initialised directly %s", err);
+	if (!p || !state)
+		return;
+	reset_backends();
+	cands[1].replay_lsn = cands[2].replay_lsn = 0x5000;
+	sess.last_commit_lsn = 0x1000;
+	sess.flags = POOLER_SESS_LSN_PENDING;
+	memset(&out, 0, sizeof(out));
+	out.struct_size = sizeof(out);
+	p->route(state, &ro_txn, &sess, ptrs, 3, &out);
+	ok(out.verdict == POOLER_ROUTE_PRIMARY && !strcmp(out.reason, "commit LSN pending"),
+	   "lsn_ryw on its own: LSN pending -> the primary though both replicas are past it (%u, %s)",
+	   out.verdict, out.reason);
+	sess.flags = 0;
+	memset(&out, 0, sizeof(out));
+	out.struct_size = sizeof(out);
+	p->route(state, &ro_txn, &sess, ptrs, 0, &out);
+	ok(out.verdict == POOLER_ROUTE_PRIMARY, "lsn_ryw on its own: no candidates -> the primary");
+	p->fini(state);
+	sess.last_commit_lsn = 0;
+	/* never dlclosed, like the core */
+}
+
+static void test_lsn_ryw(void)
+{
+	router_instance *inst = load("plugins/lsn_ryw", "lsn_ryw", NULL);
+	router_result res;
+	char err[256];
+	int c[3], r1_seen;
+
+	ok(inst != NULL, "lsn_ryw loads with no options");
+	if (!inst)
+		return;
+	reset_backends();
+	cands[0].replay_lsn = 0x3000;
+	cands[1].replay_lsn = cands[2].replay_lsn = 0x1000;
+	sess.last_commit_lsn = 0;
+	route_n(inst, &ro_txn, 1000, c);
+	ok(c[0] == 0 && c[1] == 500 && c[2] == 500,
+	   "a session that never wrote: reads spread over both replicas (%d/%d/%d)", c[0], c[1], c[2]);
+
+	sess.last_commit_lsn = 0x2000;
+	sess.last_commit_ns = router_now_ns();
+	route_n(inst, &ro_txn, 100, c);
+	ok(c[0] == 100, "LSN 0/2000 ahead of both replicas (0/1000): primary (%d/%d/%d)", c[0], c[1], c[2]);
+	router_route(inst, &ro_txn, &sess, cands, 3, &res);
+	ok(res.reason == ROUTER_R_PRIMARY, "... as the plugin's verdict PRIMARY (%s)", router_reason_name(res.reason));
+	is_str("no replica has replayed 0/2000", res.detail, "... reason names the LSN");
+
+	cands[2].replay_lsn = 0x2000;   /* exactly the session's LSN: enough */
+	cands[1].active = 0;
+	cands[2].active = 9;            /* the lagging one is much less loaded */
+	route_n(inst, &ro_txn, 1000, c);
+	ok(c[2] == 1000 && c[1] == 0 && c[0] == 0,
+	   "LSN reached by replica 2 only (replay == LSN): all 1000 reads there, never the lagging, less loaded replica 1 (%d/%d/%d)",
+	   c[0], c[1], c[2]);
+	is_str("replayed the session's write", (router_route(inst, &ro_txn, &sess, cands, 3, &res), res.detail),
+	       "... reason");
+	cands[1].replay_lsn = 0x1FFF;   /* one byte short */
+	route_n(inst, &ro_txn, 1000, c);
+	ok(c[1] == 0, "replica 1 one byte short of the LSN: still never chosen (%d/%d/%d)", c[0], c[1], c[2]);
+	/* the check is per replica and per call: one caught up does not open the others */
+	r1_seen = 0;
+	for (int i = 0; i < 200; i++) {
+		int idx;
+		cands[2].replay_lsn = i % 2 ? 0x2000 : 0x1000;
+		idx = router_route(inst, &ro_txn, &sess, cands, 3, &res);
+		r1_seen += idx == 1;
+		if (idx == 2 && cands[2].replay_lsn < 0x2000)
+			r1_seen += 1000;
+	}
+	ok(r1_seen == 0, "replica 2's progress flickering: no read on a replica short of the LSN (%d)", r1_seen);
+
+	cands[1].replay_lsn = cands[2].replay_lsn = 0x2500;
+	cands[1].active = cands[2].active = 1;
+	route_n(inst, &ro_txn, 1000, c);
+	ok(c[1] == 500 && c[2] == 500, "both replicas past the LSN: spread in turn (%d/%d)", c[1], c[2]);
+	cands[1].active = 0;
+	route_n(inst, &ro_txn, 100, c);
+	ok(c[1] == 100, "both past the LSN: the less loaded one (%d/%d)", c[1], c[2]);
+
+	cands[1].active = cands[2].active = 0;
+	cands[2].health = POOLER_HEALTH_DOWN;
+	cands[1].replay_lsn = 0x1000;
+	route_n(inst, &ro_txn, 100, c);
+	ok(c[0] == 100, "replica 2 (caught up) DOWN, replica 1 behind: primary (%d/%d/%d)", c[0], c[1], c[2]);
+	cands[1].replay_lsn = 0x2000;
+	route_n(inst, &ro_txn, 100, c);
+	ok(c[1] == 100, "replica 2 DOWN, replica 1 caught up: replica 1 only (%d/%d/%d)", c[0], c[1], c[2]);
+	cands[2].health = POOLER_HEALTH_UP;
+	cands[2].weight = 0;
+	cands[2].replay_lsn = 0x9000;
+	route_n(inst, &ro_txn, 100, c);
+	ok(c[1] == 100, "a draining replica (weight 0) is skipped though caught up");
+	cands[2].weight = 1;
+
+	reset_backends();
+	cands[1].replay_lsn = 0;        /* never sampled */
+	cands[2].replay_lsn = 0x1000;
+	route_n(inst, &ro_txn, 100, c);
+	ok(c[0] == 100, "unknown replay LSN (0) does not count as caught up (%d/%d/%d)", c[0], c[1], c[2]);
+
+	cands[1].replay_lsn = cands[2].replay_lsn = 0x5000;
+	sess.flags = POOLER_SESS_LSN_PENDING;
+	route_n(inst, &ro_txn, 100, c);
+	ok(c[0] == 100, "POOLER_SESS_LSN_PENDING: primary though both replicas are far ahead");
+	router_route(inst, &ro_txn, &sess, cands, 3, &res);
+	ok(res.reason == ROUTER_R_WRITE && !strcmp(res.detail, "commit LSN pending"),
+	   "... decided by the core before the plugin (%s: %s)", router_reason_name(res.reason), res.detail);
+	sess.flags = 0;
+
+	sess.last_commit_lsn = 0x16B3A4F5C8ULL;
+	router_route(inst, &ro_txn, &sess, cands, 3, &res);
+	is_str("no replica has replayed 16/B3A4F5C8", res.detail, "a 64-bit LSN in the reason as X/Y");
+	sess.last_commit_lsn = 0x1000;
+
+	ro_txn.hints = POOLER_HINT_REPLICA;
+	cands[1].replay_lsn = cands[2].replay_lsn = 0x10;
+	route_n(inst, &ro_txn, 100, c);
+	ok(c[0] == 0, "hint lagoon:replica: stale reads accepted, replicas serve (%d/%d/%d)", c[0], c[1], c[2]);
+	ro_txn.hints = POOLER_HINT_REPLICA | POOLER_HINT_FRESH;
+	route_n(inst, &ro_txn, 100, c);
+	ok(c[0] == 100, "hints replica + fresh: fresh wins, primary");
+	ro_txn.hints = 0;
+
+	reset_backends();
+	cands[1].replay_lsn = cands[2].replay_lsn = 0x10;
+	route_n(inst, &rw_txn, 1000, c);
+	ok(c[0] == 1000, "1000 writes of a writer session: all on the primary");
+	sess.last_commit_lsn = 0;
+	route_n(inst, &rw_txn, 1000, c);
+	ok(c[0] == 1000, "1000 writes of a session that never wrote: all on the primary");
+	router_unload(inst);
+
+	/* bounds: apply to every session */
+	inst = load("plugins/lsn_ryw", "lsn_ryw", "max_lag_bytes=1000 max_lag_ms=2000");
+	ok(inst != NULL, "lsn_ryw loads with max_lag_bytes, max_lag_ms");
+	if (inst) {
+		reset_backends();
+		cands[1].lag_bytes = 5000;
+		cands[2].lag_bytes = 10;
+		route_n(inst, &ro_txn, 100, c);
+		ok(c[2] == 100, "no write: replica over max_lag_bytes excluded (%d/%d/%d)", c[0], c[1], c[2]);
+		cands[2].lag_ms = 2500;
+		route_n(inst, &ro_txn, 100, c);
+		ok(c[0] == 100, "no write: both out of bounds -> primary");
+		router_route(inst, &ro_txn, &sess, cands, 3, &res);
+		is_str("no replica within bounds", res.detail, "... reason");
+		reset_backends();
+		cands[1].lag_bytes = 5000;
+		cands[1].replay_lsn = cands[2].replay_lsn = 0x2000;
+		sess.last_commit_lsn = 0x1000;
+		route_n(inst, &ro_txn, 100, c);
+		ok(c[2] == 100, "writer: a replica past its LSN but over max_lag_bytes is excluded");
+		cands[2].lag_ms = POOLER_MS_UNKNOWN;
+		route_n(inst, &ro_txn, 100, c);
+		ok(c[0] == 100, "writer: unknown lag_ms with max_lag_ms set excludes");
+		router_unload(inst);
+	}
+	sess.last_commit_lsn = 0;
+
+	/* without bounds, a never-written session still needs a known lag */
+	inst = load("plugins/lsn_ryw", "lsn_ryw", "max_wait_ms=50");
+	ok(inst != NULL, "max_wait_ms accepted (and ignored)");
+	if (inst) {
+		reset_backends();
+		cands[1].lag_bytes = POOLER_LAG_BYTES_UNKNOWN;
+		route_n(inst, &ro_txn, 100, c);
+		ok(c[2] == 100, "no write: unknown lag_bytes excluded, as with leastlag");
+		reset_backends();
+		cands[1].lag_bytes = POOLER_LAG_BYTES_UNKNOWN;
+		cands[1].replay_lsn = 0x3000;
+		cands[2].replay_lsn = 0x1000;
+		sess.last_commit_lsn = 0x2000;
+		route_n(inst, &ro_txn, 100, c);
+		ok(c[1] == 100, "writer: replay LSN known and reached is enough, lag_bytes unknown or not");
+		router_unload(inst);
+	}
+
+	inst = load("plugins/lsn_ryw", "lsn_ryw", "ryw_window_ms=1000");
+	ok(inst != NULL, "lsn_ryw loads with ryw_window_ms=1000");
+	if (inst) {
+		reset_backends();
+		cands[1].replay_lsn = cands[2].replay_lsn = 0x1000;
+		sess.last_commit_lsn = 0x2000;
+		sess.last_commit_ns = router_now_ns();
+		route_n(inst, &ro_txn, 100, c);
+		ok(c[0] == 100, "ryw_window_ms: a write just now still counts -> primary");
+		sess.last_commit_ns = router_now_ns() - 2000000000ULL;
+		route_n(inst, &ro_txn, 100, c);
+		ok(c[0] == 0 && c[1] == 50 && c[2] == 50,
+		   "ryw_window_ms: a write 2 s old is forgotten -> replicas (%d/%d/%d)", c[0], c[1], c[2]);
+		router_unload(inst);
+	}
+	sess.last_commit_lsn = 0;
+	sess.last_commit_ns = 0;
+
+	inst = router_load(plugin_build_dir("plugins/lsn_ryw"), "lsn_ryw", "max_lag=5", err, sizeof(err));
+	ok(!inst && strstr(err, "init failed: unknown option \"max_lag\""), "unknown option refused: %s", err);
+	inst = router_load(plugin_build_dir("plugins/lsn_ryw"), "lsn_ryw", "ryw_window_ms=x", err, sizeof(err));
+	ok(!inst && strstr(err, "ryw_window_ms: \"x\" is not a non-negative integer"), "bad number refused: %s", err);
+	test_lsn_ryw_direct();
+}
+
 static void test_example(void)
 {
 	router_instance *inst = load("tests/plugins", "example_docs", "apps=report");
@@ -299,9 +540,14 @@ int main(void)
 	setup();
 	test_roundrobin();
 	test_leastlag();
+	test_lsn_ryw();
 	test_example();
 	test_docs_honest();
 	bench("plugins/roundrobin", "roundrobin");
 	bench("plugins/leastlag", "leastlag");
+	bench("plugins/lsn_ryw", "lsn_ryw");
+	sess.last_commit_lsn = 0x1000;   /* a writer, both replicas at 0 */
+	bench("plugins/lsn_ryw", "lsn_ryw");
+	sess.last_commit_lsn = 0;
 	return exit_status();
 }
