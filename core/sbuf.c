@@ -262,6 +262,11 @@ bool sbuf_is_empty(const SBuf *sb)
 		sb->out_pos == sb->out_len;
 }
 
+bool sbuf_forward_pending(const SBuf *sb)
+{
+	return (sb->buf && sb->done < sb->parse) || sb->pkt_remain > 0;
+}
+
 uint32_t sbuf_unparsed(const SBuf *sb)
 {
 	return sb->buf ? sb->recv - sb->parse : 0;

@@ -111,6 +111,8 @@ void sbuf_continue(SBuf *sb);
 void sbuf_set_dst(SBuf *sb, SBuf *dst);
 /* true if nothing is buffered for sending, in either direction we own. */
 bool sbuf_is_empty(const SBuf *sb);
+/* true while bytes this side forwarded have not all reached its peer */
+bool sbuf_forward_pending(const SBuf *sb);
 /* bytes held unparsed (e.g. a waiting client's first query) */
 uint32_t sbuf_unparsed(const SBuf *sb);
 /* Process what is already buffered (after a pause ends). */

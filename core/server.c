@@ -205,8 +205,7 @@ static void server_event(SBuf *sb, SBufEvent ev)
 		}
 		if (s->state == SV_ACTIVE && s->link && s->tx_status == 'I' && s->pending_rfq == 0 &&
 		    !s->unsynced && !s->in_copy_in && !s->in_copy_out && s->swallow_rfq == 0 &&
-		    pool_mode_of(s->pool) != POOL_MODE_SESSION && sbuf_is_empty(&s->link->sbuf) &&
-		    sbuf_unparsed(&s->link->sbuf) == 0)
+		    pool_mode_of(s->pool) != POOL_MODE_SESSION && !sbuf_forward_pending(&s->link->sbuf))
 			server_release(s);
 		break;
 	}
