@@ -10,8 +10,9 @@
 #
 #   router=roundrobin  the checker must find stale reads: it can fail, so the
 #                      test means something
-#   router=lsn_ryw     no stale read at all (simple and extended protocol),
-#                      yet >= 10% of the reads served by replicas, and none by
+#   router=lsn_ryw     no stale read at all (simple and extended protocol,
+#                      and with a read every 10 ms after each write), yet
+#                      >= 10% of the reads served by replicas, and none by
 #                      replica 1, which never replays the writes
 #
 # The pause on the shared replicas is taken under the lock 090_cluster.sh
@@ -132,6 +133,13 @@ is "$R_rc" 0 "lsn_ryw, extended protocol: rywcheck ran without errors"
 cmp_ok "${R_reads:-0}" -gt 100 "lsn_ryw, extended protocol: reads were made (${R_reads:-none})"
 is "${R_stale:-x}" 0 "lsn_ryw, extended protocol: no stale read (${R_stale:-none} of ${R_reads:-none})"
 diag "lsn_ryw, extended protocol: replica share $(share "$R_reads" "$R_replica")"
+
+# reads every 10 ms after each write: many cross the moment a probe first
+# shows a replica past the write
+run_check ryw lsn_ryw_tight -r 10 -w 10
+is "$R_rc" 0 "lsn_ryw, a read every 10 ms: rywcheck ran without errors"
+is "${R_stale:-x}" 0 "lsn_ryw, a read every 10 ms: no stale read (${R_stale:-none} of ${R_reads:-none})"
+cmp_ok "${R_replica:-0}" -gt 0 "lsn_ryw, a read every 10 ms: replicas served reads ($(share "$R_reads" "$R_replica"))"
 
 diag "$(backends | awk -F'|' 'NR == 1 || $1 == "rr" || $1 == "ryw"')"
 
