@@ -30,6 +30,10 @@
 #                    the value seen is printed as "before N%"
 #   --keep           keep the temporary directory (logs, configs, raw TSV)
 #   --results FILE   also copy the raw per-run TSV to FILE
+#   --routing        the read-routing benchmark instead (bench/routing.sh):
+#                    primary + 2 replicas, lagoon with router=none vs
+#                    roundrobin vs leastlag vs lsn_ryw; see
+#                    `bench/bench.sh --routing --help`
 #
 # Every run is `pgbench -n -j 2 -T S` against database "bench" (scale 10).
 # It is a benchmark, not a test: it never fails because of the numbers.  It
@@ -57,6 +61,10 @@ ROOT=$(cd "$BENCH_DIR/.." && pwd)
 LAGOON=${LAGOON_BIN:-$ROOT/lagoon}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
+
+for a in "$@"; do
+    if [[ $a == --routing ]]; then exec "$BENCH_DIR/routing.sh" "$@"; fi
+done
 
 ROUNDS=3
 SECS=10
