@@ -15,9 +15,10 @@
 # Part 2, shared cluster, router=leastlag max_lag_bytes=1 MB: replay paused
 # on replica 1 with writes flowing: reads go to replica 2; both replicas
 # paused and over the bound: reads go to the primary; after resuming, reads
-# hit both replicas again.  Replica pauses follow 090_cluster's convention
-# (090_cluster.replay.lock held from the first pause to the resume) and are
-# always resumed on exit, only those this copy made.
+# hit both replicas again.  Parts 1-3 run under 090_cluster's convention
+# for the shared replicas (090_cluster.replay.lock held, so no other test
+# pauses replay meanwhile and none sees ours); the pauses are always
+# resumed on exit, only those this copy made.
 #
 # Part 3, router=all_replica (a test plugin answering "the first replica"
 # for everything): INSERTs still all land on the primary.
@@ -138,6 +139,15 @@ wait_be() {
     diag "$(awk -F'|' -v db="$WAIT_DB" 'NR == 1 || $1 == db' <<<"$SB")"
     return 1
 }
+# todo_ok STATUS DESCRIPTION REASON: like ok, but a failure is reported as
+# a TAP TODO (an expected failure: a known defect of lagoon, see REASON)
+# and does not fail the script
+todo_ok() {
+    if [[ "$1" == 0 ]]; then ok 0 "$2"; return 0; fi
+    _tap_n=$((_tap_n + 1))
+    echo "not ok $_tap_n - $2 # TODO $3"
+    return 1
+}
 # reads DB N: N single-statement "select inet_server_port()" in one session,
 # one port per line
 reads() {
@@ -149,12 +159,26 @@ reads() {
 tally() { grep -cx "$2" <<<"$1"; }
 # n_tup_ins TABLE: the primary's own count of inserted tuples
 n_tup_ins() { lg_pg 0 -c "select coalesce((select n_tup_ins from pg_stat_user_tables where relname = '$1'), -1)"; }
+# settle TABLE: wait (bounded) until the primary's n_tup_ins for TABLE has
+# caught up with its rows (no row is ever deleted from it): a server
+# session flushes its table statistics up to a second or more after its
+# transaction, so a baseline taken too early would be short
+settle() { lg_wait_for "[[ \"\$(n_tup_ins $1)\" == \"\$(lg_pg 0 -c 'select count(*) from $1')\" ]]" 15 \
+           || diag "n_tup_ins of $1 ($(n_tup_ins "$1")) never matched its row count"; }
 # lsn_gap N: bytes of WAL between the primary's position and node N's replay
 lsn_gap() {
     local cur
     cur=$(lg_pg 0 -c "select pg_current_wal_lsn()")
     lg_pg "$1" -c "select pg_wal_lsn_diff('$cur', pg_last_wal_replay_lsn())::bigint"
 }
+
+# Parts 1-3 need the shared replicas replaying (nextval() needs the new
+# sequence on the replica it is sent to) and part 2 pauses them: they run
+# under the lock of the tests that pause replay on the shared replicas
+# (090_cluster.sh, 110_ryw.sh), one copy at a time.
+exec 8>"$LG_ROOT/090_cluster.replay.lock"
+flock -w 120 8 || diag "timeout waiting for $LG_ROOT/090_cluster.replay.lock; going on"
+"$LG_PGCLUSTER" wait-catchup "$LG_CLUSTER_DIR" 20 >/dev/null 2>&1 || diag "wait-catchup of the shared cluster failed"
 
 # =========================== part 1: roundrobin ==============================
 WAIT_DB=rr
@@ -175,6 +199,7 @@ cmp_ok "$n2" -ge 900 "rr: replica 2 ran >= 900 of them ($n2)"
 cmp_ok "$n2" -le 1100 "rr: replica 2 ran <= 1100 of them ($n2)"
 
 # 1,000 autocommit INSERTs in one session
+settle "$T"
 ins0=$(n_tup_ins "$T")
 for ((i = 1; i <= 1000; i++)); do echo "insert into $T (v) values ($i);"; done > "$LG_DIR/ins.sql"
 out=$(lg_psql -d rr -f "$LG_DIR/ins.sql" 2>&1); rc=$?
@@ -218,10 +243,7 @@ is "$(lg_pg 0 -c "select count(*) from $T where v = 5000")" 1 "rr: ... and inser
 
 # =========================== part 2: leastlag ================================
 WAIT_DB=ll
-# one copy at a time pauses shared replicas (090_cluster's lock), from the
-# first pause to the resume; pauses are resumed on exit, only ours
-exec 8>"$LG_ROOT/090_cluster.replay.lock"
-flock -w 120 8 || diag "timeout waiting for $LG_ROOT/090_cluster.replay.lock; going on"
+# (the replay lock is held since part 1); pauses are resumed on exit, only ours
 paused1=0; paused2=0
 lg_on_exit '(( paused2 )) && "$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 2 >/dev/null 2>&1'
 lg_on_exit '(( paused1 )) && "$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 1 >/dev/null 2>&1'
@@ -287,7 +309,6 @@ is "$(lg_pg 0 -c "select count(*) from $W")" "$n_ok" "ll: ... and the primary ho
 is "$paused1$paused2/$(lg_pg 1 -c 'select pg_get_wal_replay_pause_state()')/$(lg_pg 2 -c 'select pg_get_wal_replay_pause_state()')" \
     "00/not paused/not paused" "ll: replay resumed on both replicas"
 "$LG_PGCLUSTER" wait-catchup "$LG_CLUSTER_DIR" 20 >/dev/null 2>&1 || diag "wait-catchup after resume failed"
-flock -u 8; exec 8>&-
 seen1=0; seen2=0; deadline=$((SECONDS + 15))
 while :; do
     out=$(reads ll 20)
@@ -306,6 +327,7 @@ if (( have_test_plugins )); then
         '[[ "$(be "$SB" ar $P0 state)/$(be "$SB" ar $P1 state)/$(be "$SB" ar $P2 state)" == up/up/up ]]'
     out=$(lg_psql -d ar -c "select inet_server_port()" 2>&1)
     like "$out" "^($P1|$P2)\$" "ar: the all_replica plugin is in charge (a SELECT ran on a replica: $out)"
+    settle "$T"
     ins0=$(n_tup_ins "$T")
     cnt0=$(lg_pg 0 -c "select count(*) from $T")
     for ((i = 1; i <= 200; i++)); do echo "insert into $T (v) values (-$i) returning inet_server_port();"; done > "$LG_DIR/ar.sql"
@@ -318,6 +340,8 @@ if (( have_test_plugins )); then
 else
     skip "test plugins not built" 5
 fi
+
+flock -u 8; exec 8>&-
 
 # =========================== part 4: a replica stopped mid-run ===============
 WAIT_DB=pc
@@ -332,48 +356,68 @@ wait_be "pc: Q0 primary, Q1/Q2 replicas, all up (within 15 s)" 15 \
     '[[ "$(be "$SB" pc $Q0 role)/$(be "$SB" pc $Q1 role)/$(be "$SB" pc $Q2 role)" == primary/replica/replica &&
        "$(be "$SB" pc $Q0 state)/$(be "$SB" pc $Q1 state)/$(be "$SB" pc $Q2 state)" == up/up/up ]]'
 
-# the loop: one short session per read, one line per read (the port, or
-# ERR), until $LG_DIR/pc.stop exists (bounded at 3000 reads)
+# the loop: one short session per read, one line per read: its start (ms
+# since the epoch), its duration (ms) and the port, or ERR and the message;
+# until $LG_DIR/pc.stop exists (bounded at 3000 reads)
+now_ms() { date +%s%3N; }
 rm -f "$LG_DIR/pc.stop"
 : > "$LG_DIR/pc.reads"
 (
     for ((i = 0; i < 3000; i++)); do
         [[ -e "$LG_DIR/pc.stop" ]] && break
+        t0=$(now_ms)
         r=$(PGPASSWORD=app_pass timeout 20 "$PSQL" -X -At -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$LG_PORT" \
             -U app -d pc -c "select inet_server_port()" 2>&1) || r="ERR ${r//$'\n'/ }"
-        echo "$r" >> "$LG_DIR/pc.reads"
+        echo "$t0 $(( $(now_ms) - t0 )) $r" >> "$LG_DIR/pc.reads"
     done
     echo DONE >> "$LG_DIR/pc.reads"
 ) &
 loop_pid=$!
 lg_on_exit "touch '$LG_DIR/pc.stop'; kill $loop_pid 2>/dev/null"
-lg_wait_for '(( $(grep -cx "$Q2" "$LG_DIR/pc.reads") >= 20 && $(grep -cx "$Q1" "$LG_DIR/pc.reads") >= 20 ))' 15
-ok $? "pc: the loop of reads runs on both replicas ($(grep -cx "$Q1" "$LG_DIR/pc.reads") on Q1, $(grep -cx "$Q2" "$LG_DIR/pc.reads") on Q2)"
+# on PORT [FROM_MS [TO_MS]]: reads that started in [FROM, TO) and ran on PORT
+on() { awk -v p="$1" -v f="${2:-0}" -v t="${3:-99999999999999}" '$1 >= f && $1 < t && $3 == p && NF == 3' "${READS:-$LG_DIR/pc.reads}" | wc -l; }
+# started FROM_MS [TO_MS]: reads that started in [FROM, TO), whatever their outcome
+started() { awk -v f="$1" -v t="${2:-99999999999999}" '$1 ~ /^[0-9]+$/ && $1 >= f && $1 < t' "${READS:-$LG_DIR/pc.reads}" | wc -l; }
+lg_wait_for '(( $(on $Q1) >= 20 && $(on $Q2) >= 20 ))' 15
+ok $? "pc: the loop of reads runs on both replicas ($(on $Q1) on Q1, $(on $Q2) on Q2)"
+t_kill=$(now_ms)
 pc_ctl 2 -m immediate -w stop >/dev/null 2>&1; ok $? "pc: replica 2 stopped (immediate) while the loop runs"
-n_kill=$(wc -l < "$LG_DIR/pc.reads")
 wait_be "pc: SHOW BACKENDS shows Q2 down (within 15 s)" 15 '[[ "$(be "$SB" pc $Q2 state)" == down ]]'
-n_down=$(wc -l < "$LG_DIR/pc.reads")
-lg_wait_for "(( \$(wc -l < '$LG_DIR/pc.reads') >= n_down + 50 ))" 15
-n_after=$(wc -l < "$LG_DIR/pc.reads")
-seg=$(sed -n "$((n_down + 1)),${n_after}p" "$LG_DIR/pc.reads")
-is "$(grep -cx "$Q1\|$Q0" <<<"$seg")/$(wc -l <<<"$seg")" "$((n_after - n_down))/$((n_after - n_down))" \
-    "pc: with Q2 down, every read ran on Q1 or Q0 ($(grep -cx "$Q1" <<<"$seg") on Q1, $(grep -cx "$Q0" <<<"$seg") on Q0)" \
-    || diag "$(sort <<<"$seg" | uniq -c | head)"
+t_down=$(now_ms)
+lg_wait_for '(( $(started $t_down) >= 50 ))' 15
+t_restart=$(now_ms)
+cp "$LG_DIR/pc.reads" "$LG_DIR/pc.reads.down"    # one snapshot for the counts
+READS=$LG_DIR/pc.reads.down
+n_seg=$(started "$t_down" "$t_restart")
+n_seg1=$(on $Q1 "$t_down" "$t_restart"); n_seg0=$(on $Q0 "$t_down" "$t_restart")
+unset READS
+cmp_ok "$n_seg" -ge 50 "pc: the loop goes on while Q2 is down ($n_seg reads started since)"
+is "$((n_seg1 + n_seg0))" "$n_seg" \
+    "pc: every read started with Q2 down ran on Q1 or Q0 ($n_seg1 on Q1, $n_seg0 on Q0)" \
+    || diag "$(awk -v f="$t_down" -v t="$t_restart" '$1 >= f && $1 < t' "$LG_DIR/pc.reads.down" | cut -d' ' -f3- | sort | uniq -c | head)"
 pc_start_node 2; ok $? "pc: replica 2 restarted"
-n_restart=$(wc -l < "$LG_DIR/pc.reads")
+t_up=$(now_ms)
 wait_be "pc: Q2 up again (within 15 s)" 15 '[[ "$(be "$SB" pc $Q2 state)/$(be "$SB" pc $Q2 role)" == up/replica ]]'
-lg_wait_for "(( \$(tail -n +$((n_restart + 1)) '$LG_DIR/pc.reads' | grep -cx '$Q2') >= 10 ))" 15
-ok $? "pc: after the restart, replica 2 serves reads again ($(tail -n +$((n_restart + 1)) "$LG_DIR/pc.reads" | grep -cx "$Q2") since)"
+lg_wait_for '(( $(on $Q2 $t_up) >= 10 ))' 15
+ok $? "pc: after the restart, replica 2 serves reads again ($(on $Q2 "$t_up") since)"
 touch "$LG_DIR/pc.stop"
 wait "$loop_pid"
 is "$(tail -n 1 "$LG_DIR/pc.reads")" DONE "pc: the loop of reads finished"
-total=$(grep -vcx DONE "$LG_DIR/pc.reads")
-errs=$(grep -c '^ERR' "$LG_DIR/pc.reads")
-good=$(grep -cx "$Q0\|$Q1\|$Q2" "$LG_DIR/pc.reads")
-diag "pc: $total reads, $errs errors ($n_kill before the kill, $n_down at down, $n_restart at restart)"
+total=$(started 0)
+errs=$(grep -c '^[0-9]* [0-9]* ERR' "$LG_DIR/pc.reads")
+good=$(( $(on $Q0) + $(on $Q1) + $(on $Q2) ))
+diag "pc: $total reads, $errs errors"
 cmp_ok "$errs" -le 5 "pc: at most a handful of client errors across the kill ($errs)" \
-    || diag "$(grep '^ERR' "$LG_DIR/pc.reads" | sort | uniq -c | head)"
+    || diag "$(grep ' ERR' "$LG_DIR/pc.reads" | head)"
 cmp_ok "$(( good * 100 / (total > 0 ? total : 1) ))" -ge 95 "pc: >= 95% of the $total reads succeeded ($good)"
+# A read caught by the kill (routed to Q2 before the monitor saw it down)
+# may fail, but should not sit in Q2's queue until query_wait_timeout (10 s)
+# once Q2 is known to be down.  Known lagoon defect: it does (TODO).
+slow=$(awk '$1 ~ /^[0-9]+$/ && $2 >= 8000' "$LG_DIR/pc.reads")
+todo_ok "$([[ -z "$slow" ]]; echo $?)" \
+    "pc: no read around the kill waited >= 8 s (query_wait_timeout is 10 s)" \
+    "a client queued on a backend that goes down waits for query_wait_timeout: not re-routed, not failed" \
+    || diag "$slow"
 
 # =========================== part 5: broken plugins at start-up ==============
 # refuse_start PLUGIN REGEX: lagoon with router = PLUGIN exits (within 10 s)
