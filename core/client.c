@@ -155,14 +155,16 @@ static void client_unlink_server(Client *c)
 {
 	Server *s = c->link;
 
+	bool idle_txn;
+
 	if (!s)
 		return;
-	if (s->tx_status == 'I' && s->pending_rfq == 0 && !s->unsynced && !s->in_copy_in &&
-	    !s->in_copy_out && sbuf_is_empty(&s->sbuf) && pool_mode_of(s->pool) != POOL_MODE_SESSION) {
+	idle_txn = s->tx_status == 'I' && !s->unsynced && !s->in_copy_in && !s->in_copy_out;
+	if (idle_txn && s->pending_rfq == 0) {
 		server_release(s);
-	} else if (pool_mode_of(s->pool) == POOL_MODE_SESSION && s->tx_status == 'I' &&
-	           s->pending_rfq == 0 && !s->unsynced && !s->in_copy_in && !s->in_copy_out) {
-		server_release(s);
+	} else if (idle_txn && s->pending_rfq == s->swallow_rfq) {
+		/* only lagoon's own query (commit LSN, SET) runs: let it finish */
+		server_detach(s);
 	} else {
 		s->dirty_close = true;
 		server_close(s, "client disconnected in a transaction or with a query running");

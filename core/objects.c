@@ -492,14 +492,21 @@ static bool pool_wants_reserve(Pool *p)
 
 /* The backend a waiting client's transaction should run on now, or NULL
  * if it must keep waiting (no primary known, backend down). */
-static Backend *client_wanted_backend(const Client *c)
+static Backend *client_wanted_backend(Client *c)
 {
 	Backend *be = c->target;
+	usec_t failed;
 
 	if (!be)
 		return db_write_backend(c->pool->db);
-	if (be->retired || be->health == BE_HEALTH_DOWN)
-		return NULL;
+	failed = c->pool->be[be->index].last_connect_failed;
+	if (be->retired || be->health != BE_HEALTH_UP ||
+	    (failed && lg.now - failed < lg.cfg->server_login_retry)) {
+		/* the replica chosen for this read is unusable; nothing was sent
+		 * yet, so the primary serves it */
+		c->target = NULL;
+		return db_write_backend(c->pool->db);
+	}
 	return be;
 }
 

@@ -556,6 +556,19 @@ void server_release(Server *s)
 	pool_activate_later(p);
 }
 
+void server_detach(Server *s)
+{
+	Client *c = s->link;
+
+	if (c) {
+		c->link = NULL;
+		sbuf_set_dst(&c->sbuf, NULL);
+	}
+	s->link = NULL;
+	sbuf_set_dst(&s->sbuf, NULL);
+	server_change_state(s, SV_TESTED);
+}
+
 void server_check(Server *s)
 {
 	server_change_state(s, SV_TESTED);

@@ -13,6 +13,9 @@ Server *server_launch(Pool *p, Backend *be);
 void server_close(Server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Unlink from the client and return to the pool (idle, used or closed). */
 void server_release(Server *s);
+/* The client left while only lagoon's own query runs on s: finish it
+ * unlinked (SV_TESTED), then s is idle again. */
+void server_detach(Server *s);
 /* Link s to c and send any SET needed for c's parameters; true if the
  * server can take client traffic right away. */
 bool server_link(Server *s, Client *c);
