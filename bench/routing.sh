@@ -375,14 +375,15 @@ bench_backends() {   # client backends connected to bench, over all nodes
     done
     echo "$t"
 }
-drain() {   # close lagoon's server connections; wait until their backends exited
-    local r=$1 i
-    admin "$r" "RECONNECT $DBNAME" >/dev/null
+drain() {   # drain ROUTER...: close those lagoons' server connections and
+            # wait until no backend of bench is left on any node
+    local r i
+    for r in "$@"; do admin "$r" "RECONNECT $DBNAME" >/dev/null; done
     for ((i = 0; i < 100; i++)); do
         (( $(bench_backends) == 0 )) && return 0
         sleep 0.1
     done
-    note "router=$r: $(bench_backends) backends of $DBNAME still connected 10 s after RECONNECT"
+    note "router=$*: $(bench_backends) backends of $DBNAME still connected 10 s after RECONNECT"
     return 1
 }
 log_size() { stat -c %s "$TMP/log/lagoon-$1.log" 2>/dev/null || echo 0; }
@@ -513,7 +514,7 @@ echo
 for r in "${ROUTER_ARR[@]}"; do
     start_lagoon "$r" || die "lagoon router=$r failed to start (log: $TMP/log/lagoon-$r.log)"
 done
-for r in "${ROUTER_ARR[@]}"; do drain "$r"; done
+drain "${ROUTER_ARR[@]}"
 
 # ----------------------------------------------------------------- runs ----
 nr=${#ROUTER_ARR[@]}
