@@ -300,6 +300,9 @@ struct Server {
 	bool dirty_close;             /* closing because the client left mid-transaction */
 	bool retry_swallow;           /* swallowing a replica's retryable error up to ReadyForQuery */
 	bool lsn_fetch;               /* our WAL-position query after a write is in flight */
+	bool txn_done;                /* the linked client got a ReadyForQuery 'I' since it last sent
+	                               * anything: its transaction is over (lagoon's own SET before
+	                               * its first message does not count) */
 	ScramClient *scram;           /* during login only (malloc'd) */
 	uint64_t stat_in_seen, stat_out_seen; /* sbuf byte counters already in pool stats */
 };

@@ -205,7 +205,8 @@ static void server_event(SBuf *sb, SBufEvent ev)
 		}
 		if (s->state == SV_ACTIVE && s->link && s->tx_status == 'I' && s->pending_rfq == 0 &&
 		    !s->unsynced && !s->in_copy_in && !s->in_copy_out && s->swallow_rfq == 0 &&
-		    pool_mode_of(s->pool) != POOL_MODE_SESSION && !sbuf_forward_pending(&s->link->sbuf))
+		    s->txn_done && pool_mode_of(s->pool) != POOL_MODE_SESSION &&
+		    !sbuf_forward_pending(&s->link->sbuf))
 			server_release(s);
 		break;
 	}
@@ -491,6 +492,7 @@ bool server_link(Server *s, Client *c)
 	s->link = c;
 	c->link = s;
 	s->link_time = lg.now;
+	s->txn_done = false;
 	c->xact_start = lg.now;
 	s->backend->xact_routed++;
 	s->pool->be[s->backend->index].xact_count++;
@@ -577,6 +579,7 @@ void server_check(Server *s)
 
 void server_track_client_msg(Server *s, uint8_t type)
 {
+	s->txn_done = false;
 	switch (type) {
 	case 'Q':
 	case 'F':
@@ -685,6 +688,7 @@ static SBufAction server_ready(Server *s, const SBufMsg *msg)
 	s->tx_status = (char)msg->data[5];
 	if (s->pending_rfq > 0)
 		s->pending_rfq--;
+	s->txn_done = s->tx_status == 'I' && s->pending_rfq == 0;
 	s->in_copy_in = s->in_copy_out = false;
 	s->pool->stat_query_count++;
 	if (s->tx_status == 'I')
