@@ -101,6 +101,7 @@ struct Backend {
 	int port;
 	bool named_primary;           /* configured with primary= (a hint only) */
 	bool retired;                 /* removed from the config: unused, not probed */
+	char name[160];               /* "host:port" ("unix:port" for the default socket) */
 
 	BackendRole role;             /* discovered by the monitor */
 	BackendHealth health;

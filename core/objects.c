@@ -123,6 +123,11 @@ void server_change_state(Server *s, ServerState st)
 
 /* ---- backends ---------------------------------------------------------- */
 
+static void backend_set_name(Backend *be)
+{
+	snprintf(be->name, sizeof(be->name), "%s:%d", be->host[0] ? be->host : "unix", be->port);
+}
+
 static Backend *backend_new(Database *db, int index, const DbHost *h)
 {
 	Backend *be = calloc(1, sizeof(*be));
@@ -135,6 +140,7 @@ static Backend *backend_new(Database *db, int index, const DbHost *h)
 	be->port = h->port;
 	be->named_primary = h->named_primary;
 	be->lag_ms = -1;
+	backend_set_name(be);
 	db->backends[index] = be;
 	monitor_backend_added(be);
 	return be;
@@ -152,6 +158,7 @@ static void backend_reset(Backend *be, const DbHost *h)
 		monitor_backend_removed(be);
 	snprintf(be->host, sizeof(be->host), "%s", h->host);
 	be->port = h->port;
+	backend_set_name(be);
 	be->retired = false;
 	be->role = BE_ROLE_UNKNOWN;
 	be->health = BE_HEALTH_UNKNOWN;

@@ -59,8 +59,8 @@ static uint32_t ms_u32(int64_t v)
 	return v > (int64_t)(POOLER_MS_UNKNOWN - 1) ? POOLER_MS_UNKNOWN - 1 : (uint32_t)v;
 }
 
-/* One pooler_backend per backend of db; names go into names[]. */
-static int routing_candidates(const Client *c, pooler_backend *cand, char names[][160])
+/* One pooler_backend per backend of db. */
+static int routing_candidates(const Client *c, pooler_backend *cand)
 {
 	const Database *db = c->pool->db;
 	const Backend *primary = db_write_backend(db);
@@ -73,9 +73,8 @@ static int routing_candidates(const Client *c, pooler_backend *cand, char names[
 		if (!be || be->retired)
 			continue;
 		router_backend_init(b);
-		snprintf(names[n], 160, "%s:%d", be->host[0] ? be->host : "unix", be->port);
 		b->id = i;
-		b->name = names[n];
+		b->name = be->name;
 		b->role = be == primary ? POOLER_ROLE_PRIMARY : POOLER_ROLE_REPLICA;
 		b->health = be->health == BE_HEALTH_UP ? POOLER_HEALTH_UP : POOLER_HEALTH_DOWN;
 		if (be->role != BE_ROLE_REPLICA && be != primary)
@@ -182,7 +181,6 @@ void routing_decide(Client *c, uint8_t type, const uint8_t *body, uint32_t len, 
 {
 	Database *db = c->pool->db;
 	pooler_backend cand[CF_MAX_BACKENDS];
-	char names[CF_MAX_BACKENDS][160];
 	char kw[CLASSIFY_KEYWORD_MAX] = "";
 	pooler_txn txn;
 	pooler_session sess;
@@ -201,7 +199,7 @@ void routing_decide(Client *c, uint8_t type, const uint8_t *body, uint32_t len, 
 	router_txn_init(&txn);
 	routing_classify_txn(type, body, len, &txn, kw, out);
 	routing_session_view(c, &sess);
-	n = routing_candidates(c, cand, names);
+	n = routing_candidates(c, cand);
 	idx = router_route(db->router, &txn, &sess, cand, n, &res);
 	out->reason = res.reason;
 	snprintf(out->detail, sizeof(out->detail), "%s", res.detail);

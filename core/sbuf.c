@@ -452,6 +452,8 @@ static bool sb_parse(SBuf *sb)
 		msg.data = sb->buf + sb->parse;
 		msg.avail = avail < total ? avail : total;
 		msg.complete = avail >= total;
+		msg.next = msg.complete ? msg.data + total : NULL;
+		msg.next_avail = msg.complete ? avail - total : 0;
 		msg.bad = mlen < 4 || mlen > sb_max_pkt || total < hdr;
 		sb->in_callback = true;
 		act = sb->proto(sb, &msg);

@@ -46,6 +46,8 @@ typedef struct SBufMsg {
 	uint32_t avail;      /* bytes of it in the buffer */
 	bool complete;       /* avail == len */
 	bool bad;            /* length word out of range: the owner must close */
+	const uint8_t *next; /* complete: the bytes after this message already buffered */
+	uint32_t next_avail; /* how many (a peek, e.g. at the next message's header) */
 } SBufMsg;
 
 typedef enum SBufEvent {

@@ -772,6 +772,12 @@ static bool server_retry_watch(Server *s, const SBufMsg *msg, SBufAction *act)
 		*act = SBUF_NEED_BODY;
 		return true;
 	}
+	if (msg->type == 'T' && msg->complete && !c->held && msg->next_avail >= 1 &&
+	    msg->next[0] != 'E') {
+		/* the reply after the row description is already here and is no
+		 * error: nothing to replay, forward without holding anything */
+		return server_retry_disarm(s) ? false : (*act = SBUF_STOP, true);
+	}
 	if (msg->type == 'T' && msg->complete && !c->held) {
 		c->held = malloc(msg->len);
 		if (c->held) {
