@@ -94,6 +94,8 @@ static const CfField cf_keys[] = {
 	K_SIZE(max_db_connections, "0", CF_R),
 	K_SIZE(max_packet_size, "2147483647", CF_R),
 	K_SIZE(max_user_connections, "0", CF_R),
+	K_STR(metrics_listen_addr, "", CF_NR),
+	K_INT(metrics_listen_port, "9127", CF_NR, 1, 65535),
 	K_SIZE(min_pool_size, "0", CF_R),
 	K_INT(monitor_backoff_max, "5000", CF_R, 1, INT_MAX),
 	K_INT(monitor_connect_timeout, "2000", CF_R, 1, INT_MAX),

@@ -165,6 +165,10 @@ typedef struct Config {
 	char *monitor_dbname;         /* "postgres" */
 	usec_t ryw_void_timeout;      /* after a primary change, sessions that wrote read from the primary this long (10 s) */
 
+	/* Prometheus endpoint (metrics.c) */
+	char *metrics_listen_addr;    /* "" = off; "*" = all IPv4 addresses */
+	int metrics_listen_port;      /* 9127 */
+
 	/* routing */
 	char *plugin_dir;             /* where router plugins live */
 	char *router;                 /* default router name ("none") */

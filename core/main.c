@@ -14,6 +14,7 @@
 #include "listen.h"
 #include "log.h"
 #include "monitor.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -237,6 +238,8 @@ int main(int argc, char **argv)
 		die("%s", err);
 	if (!listen_start(lg.cfg, err, sizeof(err)))
 		die("%s", err);
+	if (!metrics_start(lg.cfg, err, sizeof(err)))
+		die("%s", err);
 	if (user)
 		switch_user(user);
 	if (lg.daemonize) {
@@ -259,6 +262,7 @@ int main(int argc, char **argv)
 		objects_reap();
 	}
 	monitor_stop();
+	metrics_stop();
 	listen_stop_all();
 	if (pidfile_written)
 		(void)unlink(pidfile_written);

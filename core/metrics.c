@@ -1,0 +1,385 @@
+/*
+ * metrics.c - the Prometheus endpoint (see metrics.h).
+ *
+ * Families, all from lagoon's own object model:
+ *   per pool        lagoon_clients, lagoon_servers, lagoon_pool_maxwait_seconds
+ *                   (the SHOW POOLS counts: state list lengths)
+ *   per database    the Pool stat_* totals summed (SHOW STATS)
+ *   per backend     health, role, lag, sample age, transactions (SHOW BACKENDS)
+ *   routing         Database route_counts / route_retries (SHOW ROUTING)
+ */
+#include "autoconf.h"
+
+#include <event2/event_struct.h>  /* sbuf.h embeds struct event */
+
+#include "metrics.h"
+#include "lagoon.h"
+#include "objects.h"
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+static struct evhttp *metrics_http;
+
+/* ---- exposition helpers --------------------------------------------- */
+
+/* A label value, escaped per the text format: \\, \" and \n. */
+static void metrics_label_value(struct evbuffer *out, const char *s)
+{
+	const char *run = s;
+
+	for (; *s; s++) {
+		const char *esc = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
+		if (!esc)
+			continue;
+		evbuffer_add(out, run, (size_t)(s - run));
+		evbuffer_add(out, esc, 2);
+		run = s + 1;
+	}
+	evbuffer_add(out, run, (size_t)(s - run));
+}
+
+static void metrics_family(struct evbuffer *out, const char *name, const char *type, const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Start of a sample line: name{ ; labels follow as pairs then NULL. */
+static void metrics_sample_start(struct evbuffer *out, const char *name, const char *const *labels)
+{
+	evbuffer_add_printf(out, "%s", name);
+	if (!labels || !labels[0])
+		return;
+	evbuffer_add(out, "{", 1);
+	for (int i = 0; labels[i]; i += 2) {
+		evbuffer_add_printf(out, "%s%s=\"", i ? "," : "", labels[i]);
+		metrics_label_value(out, labels[i + 1] ? labels[i + 1] : "");
+		evbuffer_add(out, "\"", 1);
+	}
+	evbuffer_add(out, "}", 1);
+}
+
+static void metrics_u64(struct evbuffer *out, const char *name, const char *const *labels, uint64_t v)
+{
+	metrics_sample_start(out, name, labels);
+	evbuffer_add_printf(out, " %" PRIu64 "\n", v);
+}
+
+static void metrics_sec(struct evbuffer *out, const char *name, const char *const *labels, uint64_t us)
+{
+	metrics_sample_start(out, name, labels);
+	evbuffer_add_printf(out, " %" PRIu64 ".%06" PRIu64 "\n", us / 1000000, us % 1000000);
+}
+
+static const char *metrics_role_name(const Backend *be)
+{
+	return be->role == BE_ROLE_PRIMARY ? "primary" : be->role == BE_ROLE_REPLICA ? "replica" : "unknown";
+}
+
+static bool metrics_backend_listed(const Database *db, int i)
+{
+	return i < CF_MAX_BACKENDS && db->backends[i] && !db->backends[i]->retired;
+}
+
+/* How long the longest-waiting client of p has waited (as SHOW POOLS' maxwait). */
+static usec_t metrics_pool_maxwait(const Pool *p)
+{
+	const List *lists[2] = { &p->waiting_clients, &p->login_wait_clients };
+	const ListNode *n;
+	usec_t oldest = 0;
+
+	for (int i = 0; i < 2; i++) {
+		list_for_each(n, lists[i]) {
+			const Client *c = list_entry(n, Client, node);
+			if (c->wait_start > 0 && (oldest == 0 || c->wait_start < oldest))
+				oldest = c->wait_start;
+		}
+	}
+	if (oldest == 0 || lg.now <= oldest)
+		return 0;
+	return lg.now - oldest;
+}
+
+/* ---- families ------------------------------------------------------- */
+
+static void metrics_pools(struct evbuffer *out)
+{
+	static const char *const sv_states[] = { "active", "idle", "used", "tested", "login" };
+	const ListNode *n;
+
+	metrics_family(out, "lagoon_clients", "gauge", "Client connections of a pool by state (SHOW POOLS cl_*).");
+	list_for_each(n, &lg.pools) {
+		const Pool *p = list_entry(n, Pool, node);
+		const char *db = p->db->name, *user = p->user ? p->user->name : "";
+		const char *la[] = { "database", db, "user", user, "state", "active", NULL };
+		const char *lw[] = { "database", db, "user", user, "state", "waiting", NULL };
+		metrics_u64(out, "lagoon_clients", la, (uint64_t)p->active_clients.count);
+		metrics_u64(out, "lagoon_clients", lw,
+		            (uint64_t)(p->waiting_clients.count + p->login_wait_clients.count));
+	}
+
+	metrics_family(out, "lagoon_servers", "gauge",
+	               "Server connections of a pool to a backend by state (SHOW POOLS sv_*).");
+	list_for_each(n, &lg.pools) {
+		const Pool *p = list_entry(n, Pool, node);
+		for (int i = 0; i < p->db->nbackends; i++) {
+			const PoolBackend *pb = &p->be[i];
+			const int counts[5] = { pb->active_servers.count, pb->idle_servers.count,
+			                        pb->used_servers.count, pb->tested_servers.count,
+			                        pb->login_servers.count };
+			if (!metrics_backend_listed(p->db, i))
+				continue;
+			for (int k = 0; k < 5; k++) {
+				const char *l[] = { "database", p->db->name, "user", p->user ? p->user->name : "",
+				                    "backend", p->db->backends[i]->name, "state", sv_states[k], NULL };
+				metrics_u64(out, "lagoon_servers", l, (uint64_t)counts[k]);
+			}
+		}
+	}
+
+	metrics_family(out, "lagoon_pool_maxwait_seconds", "gauge",
+	               "How long the oldest waiting client of a pool has waited.");
+	list_for_each(n, &lg.pools) {
+		const Pool *p = list_entry(n, Pool, node);
+		const char *l[] = { "database", p->db->name, "user", p->user ? p->user->name : "", NULL };
+		metrics_sec(out, "lagoon_pool_maxwait_seconds", l, metrics_pool_maxwait(p));
+	}
+}
+
+/* Pool stat_* totals of one database, as SHOW STATS adds them up. */
+typedef struct MetricsStats {
+	uint64_t xact, query, recv, sent, xact_us, wait_us;
+} MetricsStats;
+
+static void metrics_stats_of(const Database *db, MetricsStats *st)
+{
+	const ListNode *n;
+
+	memset(st, 0, sizeof(*st));
+	list_for_each(n, &lg.pools) {
+		const Pool *p = list_entry(n, Pool, node);
+		if (p->db != db)
+			continue;
+		st->xact += p->stat_xact_count;
+		st->query += p->stat_query_count;
+		st->recv += p->stat_bytes_in;
+		st->sent += p->stat_bytes_out;
+		st->xact_us += p->stat_xact_time_us;
+		st->wait_us += p->stat_wait_time_us;
+	}
+}
+
+static void metrics_stats(struct evbuffer *out)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+		bool seconds;
+	} fams[] = {
+		{ "lagoon_transactions_total", "Transactions pooled (SHOW STATS total_xact_count).",
+		  offsetof(MetricsStats, xact), false },
+		{ "lagoon_queries_total", "Queries pooled (SHOW STATS total_query_count).",
+		  offsetof(MetricsStats, query), false },
+		{ "lagoon_received_bytes_total", "Bytes received from clients (SHOW STATS total_received).",
+		  offsetof(MetricsStats, recv), false },
+		{ "lagoon_sent_bytes_total", "Bytes sent to clients (SHOW STATS total_sent).",
+		  offsetof(MetricsStats, sent), false },
+		{ "lagoon_transaction_time_seconds_total", "Time spent in transactions (SHOW STATS total_xact_time).",
+		  offsetof(MetricsStats, xact_us), true },
+		{ "lagoon_wait_time_seconds_total", "Time clients waited for a server (SHOW STATS total_wait_time).",
+		  offsetof(MetricsStats, wait_us), true },
+	};
+	const ListNode *n;
+	size_t ndb = 0, i = 0;
+	MetricsStats *all;
+
+	list_for_each(n, &lg.databases)
+		ndb++;
+	all = calloc(ndb ? ndb : 1, sizeof(*all));
+	if (!all)
+		return;
+	list_for_each(n, &lg.databases)
+		metrics_stats_of(list_entry(n, Database, node), &all[i++]);
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		metrics_family(out, fams[f].name, "counter", fams[f].help);
+		i = 0;
+		list_for_each(n, &lg.databases) {
+			const Database *db = list_entry(n, Database, node);
+			const char *l[] = { "database", db->name, NULL };
+			uint64_t v;
+			memcpy(&v, (const char *)&all[i++] + fams[f].off, sizeof(v));
+			if (fams[f].seconds)
+				metrics_sec(out, fams[f].name, l, v);
+			else
+				metrics_u64(out, fams[f].name, l, v);
+		}
+	}
+	free(all);
+}
+
+/* Which per-backend family metrics_backend_value() prints. */
+enum { MB_UP, MB_LAG_BYTES, MB_LAG_SEC, MB_AGE, MB_XACT, MB_COUNT };
+
+static void metrics_backend_value(struct evbuffer *out, int which, const Backend *be)
+{
+	const char *l[] = { "database", be->db->name, "backend", be->name, NULL, NULL, NULL };
+
+	switch (which) {
+	case MB_UP:
+		l[4] = "role";
+		l[5] = metrics_role_name(be);
+		metrics_u64(out, "lagoon_backend_up", l, be->health == BE_HEALTH_UP);
+		break;
+	case MB_LAG_BYTES:
+		if (be->sampled_at)
+			metrics_u64(out, "lagoon_backend_lag_bytes", l, be->lag_bytes);
+		break;
+	case MB_LAG_SEC:
+		if (be->sampled_at && be->lag_ms >= 0)
+			metrics_sec(out, "lagoon_backend_lag_seconds", l, (uint64_t)be->lag_ms * 1000);
+		break;
+	case MB_AGE:
+		if (be->sampled_at)
+			metrics_sec(out, "lagoon_backend_sample_age_seconds", l,
+			            lg.now > be->sampled_at ? lg.now - be->sampled_at : 0);
+		break;
+	case MB_XACT:
+		metrics_u64(out, "lagoon_backend_transactions_total", l, be->xact_routed);
+		break;
+	}
+}
+
+static void metrics_backends(struct evbuffer *out)
+{
+	static const struct { const char *name, *type, *help; } fams[MB_COUNT] = {
+		{ "lagoon_backend_up", "gauge", "1 when the monitor sees the backend healthy (SHOW BACKENDS state)." },
+		{ "lagoon_backend_lag_bytes", "gauge", "Replica replay position behind the primary, in bytes." },
+		{ "lagoon_backend_lag_seconds", "gauge", "How long ago the primary was at the replica's replay position." },
+		{ "lagoon_backend_sample_age_seconds", "gauge", "Time since the last good probe of the backend." },
+		{ "lagoon_backend_transactions_total", "counter", "Transactions that ran on the backend (SHOW BACKENDS xact_routed)." },
+	};
+	const ListNode *n;
+
+	for (int f = 0; f < MB_COUNT; f++) {
+		metrics_family(out, fams[f].name, fams[f].type, fams[f].help);
+		list_for_each(n, &lg.databases) {
+			const Database *db = list_entry(n, Database, node);
+			for (int i = 0; i < db->nbackends; i++)
+				if (metrics_backend_listed(db, i))
+					metrics_backend_value(out, f, db->backends[i]);
+		}
+	}
+}
+
+static void metrics_routing(struct evbuffer *out)
+{
+	const ListNode *n;
+
+	metrics_family(out, "lagoon_routing_decisions_total", "counter",
+	               "Routing decisions per backend and reason (SHOW ROUTING).");
+	list_for_each(n, &lg.databases) {
+		const Database *db = list_entry(n, Database, node);
+		if (db->admin)
+			continue;
+		for (int i = 0; i < db->nbackends; i++) {
+			if (!metrics_backend_listed(db, i))
+				continue;
+			for (int k = 0; k < ROUTER_R_COUNT; k++) {
+				const char *l[] = { "database", db->name, "backend", db->backends[i]->name,
+				                    "reason", router_reason_name((router_reason)k), NULL };
+				metrics_u64(out, "lagoon_routing_decisions_total", l, db->route_counts[i][k]);
+			}
+		}
+	}
+	metrics_family(out, "lagoon_routing_retries_total", "counter",
+	               "Reads replayed on the primary after the backend refused them (SHOW ROUTING retried).");
+	list_for_each(n, &lg.databases) {
+		const Database *db = list_entry(n, Database, node);
+		if (db->admin)
+			continue;
+		for (int i = 0; i < db->nbackends; i++) {
+			const char *l[] = { "database", db->name, "backend", NULL, NULL };
+			if (!metrics_backend_listed(db, i))
+				continue;
+			l[3] = db->backends[i]->name;
+			metrics_u64(out, "lagoon_routing_retries_total", l, db->route_retries[i]);
+		}
+	}
+}
+
+/* ---- HTTP ----------------------------------------------------------- */
+
+static void metrics_on_request(struct evhttp_request *req, void *arg)
+{
+	struct evbuffer *out;
+	const char *ver[] = { "version", PACKAGE_VERSION, NULL };
+
+	(void)arg;
+	lg.now = get_time_usec();
+	out = evbuffer_new();
+	if (!out) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	metrics_family(out, "lagoon_up", "gauge", "1 while lagoon is running.");
+	metrics_u64(out, "lagoon_up", NULL, 1);
+	metrics_family(out, "lagoon_build_info", "gauge", "The lagoon version, as a label.");
+	metrics_u64(out, "lagoon_build_info", ver, 1);
+	metrics_pools(out);
+	metrics_stats(out);
+	metrics_backends(out);
+	metrics_routing(out);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	                  "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, HTTP_OK, "OK", out);
+	evbuffer_free(out);
+}
+
+static void metrics_on_other(struct evhttp_request *req, void *arg)
+{
+	(void)arg;
+	evhttp_send_error(req, HTTP_NOTFOUND, NULL);
+}
+
+bool metrics_start(const Config *cfg, char *err, size_t errlen)
+{
+	const char *addr = cfg->metrics_listen_addr;
+
+	if (!addr || !*addr)
+		return true;
+	if (strcmp(addr, "*") == 0)
+		addr = "0.0.0.0";
+	metrics_http = evhttp_new(lg.base);
+	if (!metrics_http) {
+		snprintf(err, errlen, "metrics: cannot create the HTTP server");
+		return false;
+	}
+	evhttp_set_allowed_methods(metrics_http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	if (evhttp_set_cb(metrics_http, "/metrics", metrics_on_request, NULL) != 0) {
+		snprintf(err, errlen, "metrics: cannot register /metrics");
+		metrics_stop();
+		return false;
+	}
+	evhttp_set_gencb(metrics_http, metrics_on_other, NULL);
+	if (!evhttp_bind_socket_with_handle(metrics_http, addr, (uint16_t)cfg->metrics_listen_port)) {
+		snprintf(err, errlen, "metrics: cannot listen on %s:%d (metrics_listen_addr, metrics_listen_port)",
+		         addr, cfg->metrics_listen_port);
+		metrics_stop();
+		return false;
+	}
+	log_info("metrics endpoint on http://%s:%d/metrics", addr, cfg->metrics_listen_port);
+	return true;
+}
+
+void metrics_stop(void)
+{
+	if (metrics_http)
+		evhttp_free(metrics_http);
+	metrics_http = NULL;
+}
