@@ -594,24 +594,6 @@ static const char *admin_role_name(const Backend *be)
 	return be->role == BE_ROLE_PRIMARY ? "primary" : be->role == BE_ROLE_REPLICA ? "replica" : "unknown";
 }
 
-/* How long the longest-waiting client of p has waited. */
-static usec_t admin_pool_maxwait(const Pool *p)
-{
-	const List *lists[2] = { &p->waiting_clients, &p->login_wait_clients };
-	const ListNode *n;
-	usec_t oldest = 0;
-
-	for (int i = 0; i < 2; i++) {
-		list_for_each(n, lists[i]) {
-			const Client *c = list_entry(n, Client, node);
-			if (c->wait_start > 0 && (oldest == 0 || c->wait_start < oldest))
-				oldest = c->wait_start;
-		}
-	}
-	if (oldest == 0 || lg.now <= oldest)
-		return 0;
-	return lg.now - oldest;
-}
 
 static const char *admin_pool_mode_text(const Pool *p)
 {
@@ -625,7 +607,7 @@ static const char *admin_pool_mode_text(const Pool *p)
  * client on its one row. */
 static void admin_pool_row(AdminCtx *ctx, const Pool *p, int bi)
 {
-	usec_t wait = admin_pool_maxwait(p);
+	usec_t wait = pool_maxwait(p);
 	bool all = bi < 0 || p->db->nbackends <= 1;
 	const PoolBackend *pb = bi >= 0 ? &p->be[bi] : NULL;
 	const Backend *be = bi >= 0 ? p->db->backends[bi] : NULL;

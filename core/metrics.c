@@ -87,24 +87,6 @@ static bool metrics_backend_listed(const Database *db, int i)
 	return i < CF_MAX_BACKENDS && db->backends[i] && !db->backends[i]->retired;
 }
 
-/* How long the longest-waiting client of p has waited (as SHOW POOLS' maxwait). */
-static usec_t metrics_pool_maxwait(const Pool *p)
-{
-	const List *lists[2] = { &p->waiting_clients, &p->login_wait_clients };
-	const ListNode *n;
-	usec_t oldest = 0;
-
-	for (int i = 0; i < 2; i++) {
-		list_for_each(n, lists[i]) {
-			const Client *c = list_entry(n, Client, node);
-			if (c->wait_start > 0 && (oldest == 0 || c->wait_start < oldest))
-				oldest = c->wait_start;
-		}
-	}
-	if (oldest == 0 || lg.now <= oldest)
-		return 0;
-	return lg.now - oldest;
-}
 
 /* ---- families ------------------------------------------------------- */
 
@@ -148,7 +130,7 @@ static void metrics_pools(struct evbuffer *out)
 	list_for_each(n, &lg.pools) {
 		const Pool *p = list_entry(n, Pool, node);
 		const char *l[] = { "database", p->db->name, "user", p->user ? p->user->name : "", NULL };
-		metrics_sec(out, "lagoon_pool_maxwait_seconds", l, metrics_pool_maxwait(p));
+		metrics_sec(out, "lagoon_pool_maxwait_seconds", l, pool_maxwait(p));
 	}
 }
 

@@ -357,6 +357,24 @@ Pool *pool_get(Database *db, User *user)
 	return p;
 }
 
+usec_t pool_maxwait(const Pool *p)
+{
+	const List *lists[2] = { &p->waiting_clients, &p->login_wait_clients };
+	const ListNode *n;
+	usec_t oldest = 0;
+
+	for (int i = 0; i < 2; i++) {
+		list_for_each(n, lists[i]) {
+			const Client *c = list_entry(n, Client, node);
+			if (c->wait_start > 0 && (oldest == 0 || c->wait_start < oldest))
+				oldest = c->wait_start;
+		}
+	}
+	if (oldest == 0 || lg.now <= oldest)
+		return 0;
+	return lg.now - oldest;
+}
+
 static const UserDef *pool_userdef(const Pool *p)
 {
 	return config_find_user(lg.cfg, p->user->name);

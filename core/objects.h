@@ -20,6 +20,9 @@ Database *admin_db(void);
 User *user_get(const char *name);            /* find or create; NULL on OOM */
 Pool *pool_get(Database *db, User *user);    /* find or create; NULL on OOM */
 
+/* How long the longest-waiting client of p has waited (SHOW POOLS maxwait). */
+usec_t pool_maxwait(const Pool *p);
+
 /* Effective settings of a pool (db line, [users] line, global). */
 int pool_mode_of(const Pool *p);
 int pool_size_of(const Pool *p);
