@@ -594,7 +594,6 @@ static const char *admin_role_name(const Backend *be)
 	return be->role == BE_ROLE_PRIMARY ? "primary" : be->role == BE_ROLE_REPLICA ? "replica" : "unknown";
 }
 
-
 static const char *admin_pool_mode_text(const Pool *p)
 {
 	if (p->db && p->db->admin)
