@@ -685,7 +685,7 @@ void client_drop_retry(Client *c)
 	free(c->held);
 	c->retry_msg = c->held = NULL;
 	c->retry_len = c->held_len = 0;
-	c->retry_armed = c->retry_send = false;
+	c->retry_armed = c->retry_send = c->retry_recording = false;
 }
 
 /* Decide where the transaction starting with msg runs (c->target).  A
@@ -706,15 +706,36 @@ static SBufAction client_route(Client *c, const SBufMsg *msg)
 	c->txn_write = !d.read_only && c->pool->db->router != NULL &&
 		pool_mode_of(c->pool) != POOL_MODE_SESSION;
 	client_drop_retry(c);
-	if (d.backend && msg->type == 'Q' && whole && !d.explicit_block) {
-		c->retry_msg = malloc(msg->len);
-		if (c->retry_msg) {
-			memcpy(c->retry_msg, msg->data, msg->len);
-			c->retry_len = msg->len;
-			c->retry_armed = true;
-		}
+	/* a read on a replica, up to its Sync or Query: keep a copy to replay */
+	if (d.backend && whole && !d.explicit_block) {
+		c->retry_armed = true;
+		c->retry_recording = true;
 	}
 	return SBUF_FORWARD;
+}
+
+/* Copy a message of the read's first batch for a possible replay; give up
+ * (the replica's answer then goes to the client as it is) on anything
+ * that is not part of a plain query batch or does not fit. */
+static void client_record_retry(Client *c, const SBufMsg *msg)
+{
+	uint8_t *nb;
+
+	if (!msg->type || !strchr("QPBDESCH", msg->type) || !msg->complete ||
+	    c->retry_len + msg->len > ROUTING_CLASSIFY_MAX) {
+		client_drop_retry(c);
+		return;
+	}
+	nb = realloc(c->retry_msg, c->retry_len + msg->len);
+	if (!nb) {
+		client_drop_retry(c);
+		return;
+	}
+	memcpy(nb + c->retry_len, msg->data, msg->len);
+	c->retry_msg = nb;
+	c->retry_len += msg->len;
+	if (msg->type == 'Q' || msg->type == 'S')
+		c->retry_recording = false;
 }
 
 void client_retry_link(Client *c)
@@ -773,6 +794,10 @@ static SBufAction client_active_msg(Client *c, const SBufMsg *msg)
 		return SBUF_PAUSE;
 	}
 	c->request_time = lg.now;
+	if (c->retry_armed && c->retry_recording)
+		client_record_retry(c, msg);
+	else if (c->retry_armed && !c->retry_send)
+		client_drop_retry(c);   /* more after the batch: too late to replay */
 	server_track_client_msg(c->link, msg->type);
 	if (msg->type == 'Q' || msg->type == 'E' || msg->type == 'F')
 		c->query_start = lg.now;

@@ -233,6 +233,7 @@ struct Client {
 	uint32_t held_len;
 	bool retry_armed;             /* the transaction on a replica may still be replayed */
 	bool retry_send;              /* retry_msg goes to the next server linked */
+	bool retry_recording;         /* messages of the first batch are still being copied */
 	bool decided;                 /* the waiting first message has its routing decision */
 	bool txn_write;               /* the current transaction may write (runs on the primary) */
 	uint64_t last_commit_lsn;     /* >= the end of this session's last write; 0 = none */

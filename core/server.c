@@ -474,6 +474,19 @@ static int server_sync_vars(Server *s, Client *c, char *sql, size_t size, int n)
 	return n;
 }
 
+/* Note what a replayed batch (whole messages, back to back) expects. */
+static void server_track_saved(Server *s, const uint8_t *buf, uint32_t len)
+{
+	uint32_t pos = 0;
+
+	while (pos + 5 <= len) {
+		uint32_t mlen = ((uint32_t)buf[pos + 1] << 24) | ((uint32_t)buf[pos + 2] << 16) |
+			((uint32_t)buf[pos + 3] << 8) | buf[pos + 4];
+		server_track_client_msg(s, buf[pos]);
+		pos += 1 + mlen;
+	}
+}
+
 /* Account the bytes moved since the last call to the pool's totals. */
 static void server_account_bytes(Server *s)
 {
@@ -509,14 +522,19 @@ bool server_link(Server *s, Client *c)
 	if (n > 0)
 		server_send_query(s, sql);
 	if (c->retry_send) {
-		/* replay the query a replica refused; the client waits meanwhile */
-		bool ok = sbuf_send_local(&s->sbuf, c->retry_msg, c->retry_len);
+		/* replay the batch a replica refused; the client waits meanwhile */
+		uint8_t *saved = c->retry_msg;
+		uint32_t saved_len = c->retry_len;
+		bool ok = sbuf_send_local(&s->sbuf, saved, saved_len);
+		c->retry_msg = NULL;
 		client_drop_retry(c);
 		if (!ok) {
+			free(saved);
 			server_close(s, "write to server failed");
 			return false;
 		}
-		server_track_client_msg(s, 'Q');
+		server_track_saved(s, saved, saved_len);
+		free(saved);
 		return s->swallow_rfq == 0;
 	}
 	return n <= 0;
@@ -757,6 +775,43 @@ static SBufAction server_retry_now(Server *s, const SBufMsg *msg)
 /* Replies of a read routed to a replica, until its outcome is known: a
  * RowDescription is held back; a retryable error is swallowed and the
  * query replayed on the primary; anything else releases the held bytes. */
+/* The replies already buffered after msg reach a row or a completion
+ * before any error: nothing to replay. */
+static bool server_retry_peek_ok(const SBufMsg *msg)
+{
+	const uint8_t *p = msg->next;
+	uint32_t left = msg->next_avail;
+
+	while (p && left >= 5) {
+		uint32_t mlen = ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 8) | p[4];
+		if (p[0] == 'E')
+			return false;
+		if (p[0] && strchr("DCIsZ", p[0]))
+			return true;
+		if (mlen + 1 > left)
+			return false;
+		p += mlen + 1;
+		left -= mlen + 1;
+	}
+	return false;
+}
+
+/* Append msg to the replies held back from the client. */
+static bool server_retry_hold(Client *c, const SBufMsg *msg)
+{
+	uint8_t *nb;
+
+	if (c->held_len + msg->len > ROUTING_CLASSIFY_MAX)
+		return false;
+	nb = realloc(c->held, c->held_len + msg->len);
+	if (!nb)
+		return false;
+	memcpy(nb + c->held_len, msg->data, msg->len);
+	c->held = nb;
+	c->held_len += msg->len;
+	return true;
+}
+
 static bool server_retry_watch(Server *s, const SBufMsg *msg, SBufAction *act)
 {
 	Client *c = s->link;
@@ -768,23 +823,17 @@ static bool server_retry_watch(Server *s, const SBufMsg *msg, SBufAction *act)
 			*act = msg->complete ? server_retry_now(s, msg) : SBUF_NEED_BODY;
 		return true;
 	}
-	if ((msg->type == 'T' || msg->type == 'E') && !msg->complete && msg->len <= ROUTING_CLASSIFY_MAX) {
+	if (msg->type && strchr("12TntE", msg->type) && !msg->complete && msg->len <= ROUTING_CLASSIFY_MAX) {
 		*act = SBUF_NEED_BODY;
 		return true;
 	}
-	if (msg->type == 'T' && msg->complete && !c->held && msg->next_avail >= 1 &&
-	    msg->next[0] != 'E') {
-		/* the reply after the row description is already here and is no
-		 * error: nothing to replay, forward without holding anything */
-		return server_retry_disarm(s) ? false : (*act = SBUF_STOP, true);
-	}
-	if (msg->type == 'T' && msg->complete && !c->held) {
-		c->held = malloc(msg->len);
-		if (c->held) {
-			memcpy(c->held, msg->data, msg->len);
-			c->held_len = msg->len;
+	if (msg->type && strchr("12Tnt", msg->type) && msg->complete) {
+		/* what comes before any row: hold it until the outcome is known,
+		 * unless the buffered replies after it already show no error */
+		if (server_retry_peek_ok(msg))
+			return server_retry_disarm(s) ? false : (*act = SBUF_STOP, true);
+		if (server_retry_hold(c, msg))
 			return true;
-		}
 	}
 	if (msg->type == 'E' && msg->complete && proto_parse_error(msg->data + 5, msg->len - 5, &ef) &&
 	    retryable_sqlstate(ef.sqlstate)) {
