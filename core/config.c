@@ -172,6 +172,7 @@ static const CfField cf_db_keys[] = {
 	D_ARR(replicas),
 	D_ARR(router),
 	D_ARR(router_options),
+	D_ARR(weights),
 	D_ARR(user),
 	D_ARR(password),
 	CFD(pool_size, CF_INT, 0, INT_MAX),
@@ -1057,6 +1058,28 @@ static bool cf_add_host_list(CfParser *p, DbDef *db, const char *key, const char
 	}
 }
 
+/* weights=w1,w2,...: one per backend in order (0 = send nothing new). */
+static bool cf_db_weights(CfParser *p, DbDef *db)
+{
+	const char *s = db->weights;
+	int i = 0;
+
+	for (int k = 0; k < db->nhosts; k++)
+		db->hosts[k].weight = 1;
+	while (*s) {
+		char *end;
+		long v = strtol(s, &end, 10);
+		if (end == s || v < 0 || v > 1000000 || (*end && *end != ',') || i >= db->nhosts)
+			return cf_fail(p, "weights", "\"%s\": give one weight (0..1000000) per host, comma-separated",
+			               db->weights);
+		db->hosts[i++].weight = (int)v;
+		s = *end ? end + 1 : end;
+	}
+	if (i != 0 && i != db->nhosts)
+		return cf_fail(p, "weights", "%d weights for %d hosts", i, db->nhosts);
+	return true;
+}
+
 /* host=a,b,c port=1[,2,3] or primary=h[:p] replicas=h[:p],...: fill db->hosts. */
 static bool cf_db_hosts(CfParser *p, DbDef *db, const char *name)
 {
@@ -1136,7 +1159,7 @@ static bool cf_database(CfParser *p, char *line)
 		cf_free_db(db);
 		return false;
 	}
-	if (!cf_db_hosts(p, db, name)) {
+	if (!cf_db_hosts(p, db, name) || !cf_db_weights(p, db)) {
 		cf_free_db(db);
 		return false;
 	}

@@ -50,6 +50,7 @@ typedef struct DbHost {
 	char host[128];               /* name, address, or Unix socket dir ("" = default dir) */
 	int port;
 	bool named_primary;           /* given as primary= (a hint; roles are discovered) */
+	int weight;                   /* routing weight (weights=), 1 by default, 0 = drain */
 } DbHost;
 
 /* One line of [databases]. Integer fields: -1 = not given (use global). */
@@ -75,6 +76,7 @@ typedef struct DbDef {
 	char replicas[1024];          /* raw replicas= value ("h[:p],h[:p]") */
 	char router[64];              /* per-database router ("" = global) */
 	char router_options[256];     /* "key=value key=value" for the router */
+	char weights[128];            /* raw weights= value: one per host, in host order */
 	DbHost hosts[CF_MAX_BACKENDS];/* parsed backends, in order */
 	int nhosts;                   /* >= 1 after a successful parse */
 	char *extra;                  /* malloc'd or NULL: the full raw line, for SHOW */

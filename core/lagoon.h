@@ -102,6 +102,7 @@ struct Backend {
 	bool named_primary;           /* configured with primary= (a hint only) */
 	bool retired;                 /* removed from the config: unused, not probed */
 	char name[160];               /* "host:port" ("unix:port" for the default socket) */
+	int weight;                   /* routing weight from weights= (1 by default) */
 
 	BackendRole role;             /* discovered by the monitor */
 	BackendHealth health;

@@ -139,6 +139,7 @@ static Backend *backend_new(Database *db, int index, const DbHost *h)
 	snprintf(be->host, sizeof(be->host), "%s", h->host);
 	be->port = h->port;
 	be->named_primary = h->named_primary;
+	be->weight = h->weight;
 	be->lag_ms = -1;
 	backend_set_name(be);
 	db->backends[index] = be;
@@ -207,6 +208,7 @@ static bool db_sync_backends(Database *db)
 	memset(&fallback, 0, sizeof(fallback));
 	snprintf(fallback.host, sizeof(fallback.host), "%.127s", db->def.host);
 	fallback.port = db->def.port > 0 ? db->def.port : 5432;
+	fallback.weight = 1;
 	for (int i = 0; i < n; i++) {
 		const DbHost *h = db->def.nhosts > 0 ? &db->def.hosts[i] : &fallback;
 		Backend *be = db->backends[i];
@@ -218,6 +220,7 @@ static bool db_sync_backends(Database *db)
 		if (be->retired || strcmp(be->host, h->host) != 0 || be->port != h->port)
 			backend_reset(be, h);
 		be->named_primary = h->named_primary;
+		be->weight = h->weight;
 	}
 	for (int i = n; i < db->nbackends; i++)
 		if (db->backends[i] && !db->backends[i]->retired)

@@ -87,7 +87,7 @@ static int routing_candidates(const Client *c, pooler_backend *cand)
 		b->active = (uint32_t)pb->active_servers.count;
 		b->idle = (uint32_t)pb->idle_servers.count;
 		b->waiting = 0;
-		b->weight = 1;
+		b->weight = be->weight >= 0 ? (uint32_t)be->weight : 1;
 		n++;
 	}
 	return n;

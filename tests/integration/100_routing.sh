@@ -224,6 +224,12 @@ v1=$(lg_psql -d rr -c "select nextval('$S')" 2>&1)
 v2=$(lg_psql -d rr -c "select nextval('$S')" 2>&1)
 is "$v1,$v2" "1,2" "rr: SELECT nextval() succeeds through lagoon and increments (1 then 2)"
 is "$(lg_pg 0 -c "select last_value from $S")" 2 "rr: ... on the primary (its last_value is 2)"
+# the same through the extended protocol (Parse/Bind/Execute/Sync replayed)
+printf "select nextval('%s');\n" "$S" > "$LG_DIR/nextval.sql"
+out=$(lg_pgbench -n -M extended -f "$LG_DIR/nextval.sql" -c 2 -j 1 -t 20 rr 2>&1); rc=$?
+ok "$(( rc != 0 ))" "rr: 40 extended-protocol nextval() through lagoon succeed (pgbench exit 0)" || diag "$out"
+like "$out" 'number of failed transactions: 0 ' "rr: ... with no failed transaction"
+is "$(lg_pg 0 -c "select last_value from $S")" 42 "rr: ... each applied once, on the primary (last_value 42)"
 
 out=$(lg_psql -d rr 2>&1 <<EOF
 begin read only;

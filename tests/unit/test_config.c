@@ -443,6 +443,38 @@ static void test_set(void)
 	config_free(cfg);
 }
 
+/* Cluster lines: host lists, ports, primary=/replicas=, weights. */
+static void test_clusters(void)
+{
+	char err[1024];
+	Config *cfg = load_text("[databases]\n"
+	                        "a = host=10.0.0.1,10.0.0.2,/tmp port=5432,5433,5434 weights=1,2,0\n"
+	                        "b = primary=h1:6000 replicas=h2,h3:7000 port=5555\n"
+	                        "c = host=127.0.0.1 port=1,2,3\n", err, sizeof(err));
+	const DbDef *a, *b, *c;
+
+	ok(cfg != NULL, "cluster lines load (%s)", err);
+	if (!cfg)
+		return;
+	a = config_find_db(cfg, "a");
+	b = config_find_db(cfg, "b");
+	c = config_find_db(cfg, "c");
+	ok(a && a->nhosts == 3 && a->hosts[1].port == 5433 && strcmp(a->hosts[2].host, "/tmp") == 0,
+	   "host=a,b,c port=p1,p2,p3: three backends, ports in order");
+	ok(a && a->hosts[0].weight == 1 && a->hosts[1].weight == 2 && a->hosts[2].weight == 0,
+	   "weights=1,2,0 go to the backends in order");
+	ok(b && b->nhosts == 3 && b->hosts[0].named_primary && b->hosts[0].port == 6000 &&
+	   b->hosts[1].port == 5555 && b->hosts[2].port == 7000 && b->hosts[1].weight == 1,
+	   "primary=/replicas=: primary first, default port from port=, weight 1 by default");
+	ok(c && c->nhosts == 3 && c->hosts[2].port == 3 && strcmp(c->hosts[2].host, "127.0.0.1") == 0,
+	   "one host with several ports: a backend per port");
+	config_free(cfg);
+	fails("weights count", "[databases]\nd = host=a,b weights=1,2,3\n", "key 'weights'", NULL);
+	fails("bad weight", "[databases]\nd = host=a,b weights=1,x\n", "key 'weights'", NULL);
+	fails("ports count", "[databases]\nd = host=a,b port=1,2,3\n", "key 'port'", "3 ports for 2 hosts");
+	fails("host and primary", "[databases]\nd = host=a primary=b\n", "key 'primary'", NULL);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/lagoon-test-config-XXXXXX";
@@ -462,6 +494,7 @@ int main(void)
 	test_include_depth();
 	test_keys_and_text();
 	test_set();
+	test_clusters();
 
 	for (int i = 0; i <= 11; i++) {
 		char name[32];
