@@ -597,7 +597,10 @@ void server_check(Server *s)
 
 void server_track_client_msg(Server *s, uint8_t type)
 {
-	s->txn_done = false;
+	/* COPY data a client still sends after the server ended the COPY with
+	 * an error does not start anything new */
+	if (type != 'd' && type != 'c' && type != 'f')
+		s->txn_done = false;
 	switch (type) {
 	case 'Q':
 	case 'F':
