@@ -15,11 +15,14 @@
  * two passes over the candidates and allocates nothing.
  */
 #include "pooler_plugin.h"
+#include "../common/plugin_util.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const char *const known_keys[] = { "max_lag_bytes", "max_lag_ms", "tie_bytes", NULL };
 
 typedef struct ll_state {
 	uint64_t max_lag_bytes;  /* 0 = no bound */
@@ -28,51 +31,15 @@ typedef struct ll_state {
 	int32_t  last_id;        /* the last pick, for "in turn" among ties */
 } ll_state;
 
-/* Parse a non-negative integer option into *out; 0 if absent. */
-static int get_u64(const pooler_host *host, const char *key, uint64_t *out,
-                   char *err, size_t errlen)
-{
-	const char *v = host->option(host->ctx, key);
-	char *end;
-	unsigned long long n;
-
-	*out = 0;
-	if (!v)
-		return 0;
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno || end == v || *end || *v == '-') {
-		snprintf(err, errlen, "%s: \"%s\" is not a non-negative integer", key, v);
-		return -1;
-	}
-	*out = n;
-	return 0;
-}
-
-static int check_keys(const pooler_host *host, char *err, size_t errlen)
-{
-	const char *key;
-
-	for (uint32_t i = 0; (key = host->option_key(host->ctx, i)) != NULL; i++) {
-		if (strcmp(key, "max_lag_bytes") != 0 && strcmp(key, "max_lag_ms") != 0 &&
-		    strcmp(key, "tie_bytes") != 0) {
-			snprintf(err, errlen, "unknown option \"%s\" (known: max_lag_bytes, "
-			         "max_lag_ms, tie_bytes)", key);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 static int ll_init(const pooler_host *host, void **state, char *err, size_t errlen)
 {
 	ll_state cfg = { .last_id = -1 };
 	ll_state *st;
 
-	if (check_keys(host, err, errlen) != 0 ||
-	    get_u64(host, "max_lag_bytes", &cfg.max_lag_bytes, err, errlen) != 0 ||
-	    get_u64(host, "max_lag_ms", &cfg.max_lag_ms, err, errlen) != 0 ||
-	    get_u64(host, "tie_bytes", &cfg.tie_bytes, err, errlen) != 0)
+	if (plugin_check_keys(host, known_keys, err, errlen) != 0 ||
+	    plugin_get_u64(host, "max_lag_bytes", &cfg.max_lag_bytes, err, errlen) != 0 ||
+	    plugin_get_u64(host, "max_lag_ms", &cfg.max_lag_ms, err, errlen) != 0 ||
+	    plugin_get_u64(host, "tie_bytes", &cfg.tie_bytes, err, errlen) != 0)
 		return 1;
 	st = malloc(sizeof(*st));
 	if (!st) {
@@ -87,16 +54,6 @@ static int ll_init(const pooler_host *host, void **state, char *err, size_t errl
 	return 0;
 }
 
-static void set_reason(pooler_decision *out, const char *why)
-{
-	size_t n = strlen(why);
-
-	if (n >= sizeof(out->reason))
-		n = sizeof(out->reason) - 1;
-	memcpy(out->reason, why, n);
-	out->reason[n] = '\0';
-}
-
 static int eligible(const ll_state *st, const pooler_backend *b)
 {
 	if (b->role != POOLER_ROLE_REPLICA || b->health != POOLER_HEALTH_UP || b->weight == 0)
@@ -108,20 +65,6 @@ static int eligible(const ll_state *st, const pooler_backend *b)
 	if (st->max_lag_ms && (b->lag_ms == POOLER_MS_UNKNOWN || b->lag_ms > st->max_lag_ms))
 		return 0;
 	return 1;
-}
-
-/* How far after the last pick id comes, cyclically: smaller goes first. */
-static uint32_t turn_distance(int32_t last, int32_t id)
-{
-	return (uint32_t)(id - last - 1 + 2 * POOLER_MAX_BACKENDS) % (2 * POOLER_MAX_BACKENDS);
-}
-
-/* Among the tied candidates: fewer active connections, then in turn. */
-static int better_tie(const ll_state *st, const pooler_backend *a, const pooler_backend *b)
-{
-	if (a->active != b->active)
-		return a->active < b->active;
-	return turn_distance(st->last_id, a->id) < turn_distance(st->last_id, b->id);
 }
 
 static int ll_route(void *state, const pooler_txn *txn, pooler_session *session,
@@ -138,19 +81,20 @@ static int ll_route(void *state, const pooler_txn *txn, pooler_session *session,
 			least = cand[i]->lag_bytes;
 	if (least == UINT64_MAX) {
 		out->verdict = POOLER_ROUTE_PRIMARY;
-		set_reason(out, "no replica within bounds");
+		plugin_set_reason(out, "no replica within bounds");
 		return 0;
 	}
 	limit = least + st->tie_bytes < least ? UINT64_MAX : least + st->tie_bytes;
 	for (uint32_t i = 0; i < ncand; i++) {
 		const pooler_backend *b = cand[i];
-		if (eligible(st, b) && b->lag_bytes <= limit && (!best || better_tie(st, b, best)))
+		if (eligible(st, b) && b->lag_bytes <= limit &&
+		    (!best || plugin_better_tie(st->last_id, b, best)))
 			best = b;
 	}
 	st->last_id = best->id;
 	out->verdict = POOLER_ROUTE_BACKEND;
 	out->backend_id = best->id;
-	set_reason(out, "least lag");
+	plugin_set_reason(out, "least lag");
 	return 0;
 }
 

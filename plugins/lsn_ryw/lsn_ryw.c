@@ -44,6 +44,7 @@
  * its reason by hand.
  */
 #include "pooler_plugin.h"
+#include "../common/plugin_util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -63,55 +64,17 @@ static const char *const known_keys[] = {
 	"max_lag_bytes", "max_lag_ms", "ryw_window_ms", "max_wait_ms", NULL
 };
 
-/* Parse a non-negative integer option into *out; 0 if absent. */
-static int get_u64(const pooler_host *host, const char *key, uint64_t *out,
-                   char *err, size_t errlen)
-{
-	const char *v = host->option(host->ctx, key);
-	char *end;
-	unsigned long long n;
-
-	*out = 0;
-	if (!v)
-		return 0;
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno || end == v || *end || *v == '-' || *v == '+' || *v == ' ') {
-		snprintf(err, errlen, "%s: \"%s\" is not a non-negative integer", key, v);
-		return -1;
-	}
-	*out = n;
-	return 0;
-}
-
-static int check_keys(const pooler_host *host, char *err, size_t errlen)
-{
-	const char *key;
-
-	for (uint32_t i = 0; (key = host->option_key(host->ctx, i)) != NULL; i++) {
-		int known = 0;
-		for (const char *const *k = known_keys; *k; k++)
-			known |= strcmp(key, *k) == 0;
-		if (!known) {
-			snprintf(err, errlen, "unknown option \"%s\" (known: max_lag_bytes, "
-			         "max_lag_ms, ryw_window_ms, max_wait_ms)", key);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 static int ryw_init(const pooler_host *host, void **state, char *err, size_t errlen)
 {
 	ryw_state cfg = { .last_id = -1, .host = host };
 	uint64_t window_ms;
 	ryw_state *st;
 
-	if (check_keys(host, err, errlen) != 0 ||
-	    get_u64(host, "max_lag_bytes", &cfg.max_lag_bytes, err, errlen) != 0 ||
-	    get_u64(host, "max_lag_ms", &cfg.max_lag_ms, err, errlen) != 0 ||
-	    get_u64(host, "ryw_window_ms", &window_ms, err, errlen) != 0 ||
-	    get_u64(host, "max_wait_ms", &cfg.max_wait_ms, err, errlen) != 0)
+	if (plugin_check_keys(host, known_keys, err, errlen) != 0 ||
+	    plugin_get_u64(host, "max_lag_bytes", &cfg.max_lag_bytes, err, errlen) != 0 ||
+	    plugin_get_u64(host, "max_lag_ms", &cfg.max_lag_ms, err, errlen) != 0 ||
+	    plugin_get_u64(host, "ryw_window_ms", &window_ms, err, errlen) != 0 ||
+	    plugin_get_u64(host, "max_wait_ms", &cfg.max_wait_ms, err, errlen) != 0)
 		return 1;
 	if (window_ms > UINT64_MAX / 1000000) {
 		snprintf(err, errlen, "ryw_window_ms: %llu is too large", (unsigned long long)window_ms);
@@ -133,16 +96,6 @@ static int ryw_init(const pooler_host *host, void **state, char *err, size_t err
 		          "cannot wait for a replica; reads it would wait for go to the primary",
 		          (unsigned long long)st->max_wait_ms, host->abi_major, host->abi_minor);
 	return 0;
-}
-
-static void set_reason(pooler_decision *out, const char *why)
-{
-	size_t n = strlen(why);
-
-	if (n >= sizeof(out->reason))
-		n = sizeof(out->reason) - 1;
-	memcpy(out->reason, why, n);
-	out->reason[n] = '\0';
 }
 
 /* Append v in upper-case hex, no leading zeros, at *p (room for 8 digits). */
@@ -200,19 +153,6 @@ static int eligible(const ryw_state *st, const pooler_backend *b, pooler_lsn nee
 	return b->lag_bytes != POOLER_LAG_BYTES_UNKNOWN;
 }
 
-/* How far after the last pick id comes, cyclically: smaller goes first. */
-static uint32_t turn_distance(int32_t last, int32_t id)
-{
-	return (uint32_t)(id - last - 1 + 2 * POOLER_MAX_BACKENDS) % (2 * POOLER_MAX_BACKENDS);
-}
-
-static int better(const ryw_state *st, const pooler_backend *a, const pooler_backend *b)
-{
-	if (a->active != b->active)
-		return a->active < b->active;
-	return turn_distance(st->last_id, a->id) < turn_distance(st->last_id, b->id);
-}
-
 /* The LSN this session's read must see, 0 for none. */
 static pooler_lsn session_need(const ryw_state *st, const pooler_txn *txn,
                                const pooler_session *s)
@@ -238,13 +178,13 @@ static int ryw_route(void *state, const pooler_txn *txn, pooler_session *session
 
 	if (session && (session->flags & POOLER_SESS_LSN_PENDING)) {
 		out->verdict = POOLER_ROUTE_PRIMARY;
-		set_reason(out, "commit LSN pending");
+		plugin_set_reason(out, "commit LSN pending");
 		return 0;
 	}
 	need = session_need(st, txn, session);
 	for (uint32_t i = 0; i < ncand; i++) {
 		const pooler_backend *b = cand[i];
-		if (eligible(st, b, need) && (!best || better(st, b, best)))
+		if (eligible(st, b, need) && (!best || plugin_better_tie(st->last_id, b, best)))
 			best = b;
 	}
 	if (!best) {
@@ -252,13 +192,13 @@ static int ryw_route(void *state, const pooler_txn *txn, pooler_session *session
 		if (need)
 			set_lsn_reason(out, need);
 		else
-			set_reason(out, "no replica within bounds");
+			plugin_set_reason(out, "no replica within bounds");
 		return 0;
 	}
 	st->last_id = best->id;
 	out->verdict = POOLER_ROUTE_BACKEND;
 	out->backend_id = best->id;
-	set_reason(out, need ? "replayed the session's write" : "no write to wait for");
+	plugin_set_reason(out, need ? "replayed the session's write" : "no write to wait for");
 	return 0;
 }
 

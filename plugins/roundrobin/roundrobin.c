@@ -13,6 +13,7 @@
  * route() allocates nothing and makes no system calls.
  */
 #include "pooler_plugin.h"
+#include "../common/plugin_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,17 +39,6 @@ static int rr_init(const pooler_host *host, void **state, char *err, size_t errl
 	}
 	*state = st;
 	return 0;
-}
-
-/* Copy a constant reason: no formatting on the hot path. */
-static void set_reason(pooler_decision *out, const char *why)
-{
-	size_t n = strlen(why);
-
-	if (n >= sizeof(out->reason))
-		n = sizeof(out->reason) - 1;
-	memcpy(out->reason, why, n);
-	out->reason[n] = '\0';
 }
 
 static int eligible(const pooler_backend *b)
@@ -81,13 +71,13 @@ static int rr_route(void *state, const pooler_txn *txn, pooler_session *session,
 	}
 	if (!best) {
 		out->verdict = POOLER_ROUTE_PRIMARY;
-		set_reason(out, "no replica up");
+		plugin_set_reason(out, "no replica up");
 		return 0;
 	}
 	st->credit[best->id] -= total;
 	out->verdict = POOLER_ROUTE_BACKEND;
 	out->backend_id = best->id;
-	set_reason(out, "turn");
+	plugin_set_reason(out, "turn");
 	return 0;
 }
 
