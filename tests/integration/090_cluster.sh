@@ -26,50 +26,9 @@ lg_tmpdir
 P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
 QWT=10            # query_wait_timeout of the pooler (s)
 
-# ---- the private cluster: ports and directory ------------------------------
-# Several copies of this test may run at once (make check next to a
-# distcheck): a port range is reserved by a file naming our pid, under a lock.
-Q0=""
-exec 7>"$LG_ROOT/090_cluster.ports.lock"
-flock -w 60 7 || bail "timeout waiting for $LG_ROOT/090_cluster.ports.lock"
-for off in 10 20 30 40 50 60 70 80; do
-    b=$((LG_PGPORT + off)); f=$LG_ROOT/090_cluster.port.$b
-    if [[ -f "$f" ]] && kill -0 "$(cat "$f" 2>/dev/null)" 2>/dev/null; then continue; fi
-    if lg_port_free "$b" && lg_port_free $((b + 1)) && lg_port_free $((b + 2)); then
-        echo $$ > "$f"; Q0=$b; break
-    fi
-done
-exec 7>&-
-[[ -n "$Q0" ]] || bail "no 3 free consecutive ports for the private cluster"
-lg_on_exit 'rm -f "$LG_ROOT/090_cluster.port.$Q0"'
-Q1=$((Q0 + 1)); Q2=$((Q0 + 2))
-PC_DIR=$LG_DIR/pc
-
-# pc_ctl NODE ARGS...: pg_ctl on a node of the private cluster, as its owner
-pc_ctl() {
-    local n=$1; shift
-    if [[ $(id -u) -eq 0 ]]; then
-        (cd "$PC_DIR" && runuser -u "$PC_OWNER" -- "$PC_BIN/pg_ctl" -D "$PC_DIR/node$n" "$@")
-    else
-        (cd "$PC_DIR" && "$PC_BIN/pg_ctl" -D "$PC_DIR/node$n" "$@")
-    fi
-}
-pc_start_node() { # as pgcluster.sh's start_node
-    pc_ctl "$1" -l "$PC_DIR/logs/node$1.log" -w -t 60 -o "-p $((Q0 + $1))" start >/dev/null
-}
-pc_destroy() {
-    [[ -f "$PC_DIR/cluster.env" ]] || return 0
-    mkdir -p "$LG_DIR/pc-logs"; cp -r "$PC_DIR/logs/." "$LG_DIR/pc-logs/" 2>/dev/null
-    local i
-    for i in 0 1 2; do
-        pc_ctl "$i" status >/dev/null 2>&1 && pc_ctl "$i" -m immediate -w stop >/dev/null 2>&1
-    done
-    "$LG_PGCLUSTER" destroy "$PC_DIR" >/dev/null 2>&1 || rm -rf -- "$PC_DIR"
-}
-# started in the background now (initdb + 2 base backups), used in part 2
-lg_on_exit 'kill $pc_start_pid 2>/dev/null; wait $pc_start_pid 2>/dev/null; pc_destroy'
-PGCLUSTER_TIMEOUT=40 "$LG_PGCLUSTER" start "$PC_DIR" "$Q0" 2 > "$LG_DIR/pc-start.log" 2>&1 &
-pc_start_pid=$!
+# ---- the private cluster (lib.sh), started in the background now (initdb +
+# 2 base backups), used in part 2
+lg_private_cluster_start
 
 # ---- the pooler: both clusters as multi-host databases ---------------------
 LG_DATABASES_EXTRA="cl = host=127.0.0.1 port=$P0,$P1,$P2 dbname=postgres
@@ -195,14 +154,8 @@ flock -u 8; exec 8>&-
 
 # ============================ part 2: private cluster ========================
 WAIT_DB=pc
-wait "$pc_start_pid"; rc=$?
-if (( rc != 0 )); then
-    diag_file "$LG_DIR/pc-start.log"
-    bail "could not start the private cluster in $PC_DIR (ports $Q0..$Q2)"
-fi
+lg_private_cluster_wait
 pass "private cluster up (primary $Q0, replicas $Q1, $Q2)"
-PC_BIN=$(. "$PC_DIR/cluster.env"; echo "$PGC_BIN")
-PC_OWNER=$(. "$PC_DIR/cluster.env"; echo "$PGC_OWNER")
 
 if ! "$PGBENCH" -i -q -s 1 -h 127.0.0.1 -p "$Q0" -U app postgres > "$LG_DIR/pc-init.log" 2>&1; then
     diag_file "$LG_DIR/pc-init.log"; bail "pgbench -i on the private primary failed"

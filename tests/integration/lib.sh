@@ -496,3 +496,76 @@ lg_require_bin() {
         bail "binary under test not found: $LG_BIN (build it, or set LAGOON_BIN)"
     fi
 }
+
+# ------------------------------------------------- private cluster ----
+# For destructive steps (stopping nodes, promotion) a test starts its own
+# primary + 2 replicas.  Copies of tests may run at once (make check next to
+# a distcheck): a port range is reserved by a file naming our pid, under one
+# lock shared by every test.
+#
+#   lg_private_cluster_start   reserve ports, start it in the background;
+#                              sets Q0 Q1 Q2 PC_DIR; destroyed at exit
+#   lg_private_cluster_wait    wait for it (bail if it failed); sets
+#                              PC_BIN PC_OWNER
+#   pc_ctl NODE ARGS...        pg_ctl on a node, as the cluster's owner
+#   pc_start_node NODE         start a node as pgcluster.sh does
+lg_private_cluster_start() {
+    local off b f
+    Q0=""
+    exec 7>"$LG_ROOT/090_cluster.ports.lock"
+    flock -w 60 7 || bail "timeout waiting for $LG_ROOT/090_cluster.ports.lock"
+    for off in 10 20 30 40 50 60 70 80; do
+        b=$((LG_PGPORT + off)); f=$LG_ROOT/090_cluster.port.$b
+        if [[ -f "$f" ]] && kill -0 "$(cat "$f" 2>/dev/null)" 2>/dev/null; then continue; fi
+        if lg_port_free "$b" && lg_port_free $((b + 1)) && lg_port_free $((b + 2)); then
+            echo $$ > "$f"; Q0=$b; break
+        fi
+    done
+    exec 7>&-
+    [[ -n "$Q0" ]] || bail "no 3 free consecutive ports for the private cluster"
+    lg_on_exit 'rm -f "$LG_ROOT/090_cluster.port.$Q0"'
+    Q1=$((Q0 + 1)); Q2=$((Q0 + 2))
+    PC_DIR=$LG_DIR/pc
+    lg_on_exit 'kill $_lg_pc_pid 2>/dev/null; wait $_lg_pc_pid 2>/dev/null; _lg_pc_destroy'
+    PGCLUSTER_TIMEOUT=40 "$LG_PGCLUSTER" start "$PC_DIR" "$Q0" 2 > "$LG_DIR/pc-start.log" 2>&1 &
+    _lg_pc_pid=$!
+}
+
+_lg_pc_env() {
+    PC_BIN=$(. "$PC_DIR/cluster.env"; echo "$PGC_BIN")
+    PC_OWNER=$(. "$PC_DIR/cluster.env"; echo "$PGC_OWNER")
+}
+
+lg_private_cluster_wait() {
+    local rc=0
+    wait "$_lg_pc_pid" || rc=$?
+    if (( rc != 0 )); then
+        diag_file "$LG_DIR/pc-start.log"
+        bail "could not start the private cluster in $PC_DIR (ports $Q0..$Q2)"
+    fi
+    _lg_pc_env
+}
+
+pc_ctl() {
+    local n=$1; shift
+    if [[ $(id -u) -eq 0 ]]; then
+        (cd "$PC_DIR" && runuser -u "$PC_OWNER" -- "$PC_BIN/pg_ctl" -D "$PC_DIR/node$n" "$@")
+    else
+        (cd "$PC_DIR" && "$PC_BIN/pg_ctl" -D "$PC_DIR/node$n" "$@")
+    fi
+}
+
+pc_start_node() {
+    pc_ctl "$1" -l "$PC_DIR/logs/node$1.log" -w -t 60 -o "-p $((Q0 + $1))" start >/dev/null
+}
+
+_lg_pc_destroy() {
+    [[ -f "$PC_DIR/cluster.env" ]] || return 0
+    mkdir -p "$LG_DIR/pc-logs"; cp -r "$PC_DIR/logs/." "$LG_DIR/pc-logs/" 2>/dev/null
+    _lg_pc_env
+    local i
+    for i in 0 1 2; do
+        pc_ctl "$i" status >/dev/null 2>&1 && pc_ctl "$i" -m immediate -w stop >/dev/null 2>&1
+    done
+    "$LG_PGCLUSTER" destroy "$PC_DIR" >/dev/null 2>&1 || rm -rf -- "$PC_DIR"
+}
