@@ -57,6 +57,8 @@ export LC_ALL=C
 
 PROG=bench.sh
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 LAGOON=${LAGOON_BIN:-$ROOT/lagoon}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -136,10 +138,7 @@ done
 read -r -a TARGET_ARR <<<"$TARGETS"
 
 # -------------------------------------------------------- requirements ----
-unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGPASSFILE \
-      PGSERVICE PGSERVICEFILE PGOPTIONS PGTARGETSESSIONATTRS PGAPPNAME \
-      PGDATA 2>/dev/null || true
-export PGSSLMODE=disable PGGSSENCMODE=disable PGCONNECT_TIMEOUT=30
+bench_client_env
 
 if [[ ! -x "$LAGOON" ]]; then
     die "$LAGOON not found; build it first: (cd $ROOT && ./autogen.sh && ./configure && make -j2)  — or just 'make -j2' in an already configured tree"
@@ -165,18 +164,7 @@ if [[ ! -x "$PGBOUNCER" ]]; then
     [[ -x "$PGBOUNCER" ]] || die "$PGBOUNCER not found (apt-get install pgbouncer)"
 fi
 
-if [[ $(id -u) -eq 0 ]]; then
-    RUNUSER=postgres
-    id "$RUNUSER" >/dev/null 2>&1 || die "running as root needs the OS user 'postgres'"
-    as_pg() { runuser -u "$RUNUSER" -- "$@"; }
-    POOLER_USER_OPT=(-u "$RUNUSER")
-else
-    RUNUSER=$(id -un)
-    as_pg() { "$@"; }
-    POOLER_USER_OPT=()
-fi
-
-ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+bench_run_as
 if (( $(ulimit -n) < 2200 )); then
     note "warning: ulimit -n is $(ulimit -n); 1000-client scenarios may fail"
 fi
@@ -315,12 +303,6 @@ start_pooler() {   # start_pooler NAME -> PID[NAME]
 }
 
 # ---------------------------------------------------------- measurement ----
-proc_cpu_ticks() {   # utime+stime of one process (all threads)
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo -; return; }
-    s=${s##*) }
-    awk '{print $12 + $13}' <<<"$s"
-}
 pg_cpu_ticks() {     # every live process of the instance + reaped children
     # A backend reaped while /proc is being scanned would be missed (or
     # counted twice), so rescan until the postmaster's cutime is unchanged.
@@ -342,18 +324,6 @@ pm_cutime() {        # cutime+cstime of the postmaster
     s=$(cat "/proc/$PM_PID/stat" 2>/dev/null) || { echo 0; return; }
     s=${s##*) }
     awk '{print $14 + $15}' <<<"$s"
-}
-quiet_gate() {       # wait (at most GATE_WAIT s) until the machine is < 25 % busy
-    local a b i busy=100
-    for ((i = 0; i < GATE_WAIT; i++)); do
-        a=$(machine_ticks); sleep 1; b=$(machine_ticks)
-        busy=$(awk -v a="$a" -v b="$b" 'BEGIN{split(a,x," "); split(b,y," "); d=y[2]-x[2]; printf "%.0f", (d > 0 ? 100*(y[1]-x[1])/d : 0)}')
-        (( busy < 25 )) && break
-    done
-    echo "$busy"
-}
-machine_ticks() {    # "busy total" from /proc/stat
-    awk '/^cpu /{t=0; for (i=2;i<=NF;i++) t+=$i; print t-$5-$6, t; exit}' /proc/stat
 }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null; }
 

@@ -55,6 +55,8 @@ export LC_ALL=C
 
 PROG=bench.sh
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 LAGOON=${LAGOON_BIN:-$ROOT/lagoon}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -119,10 +121,7 @@ for sc in $SCENARIOS; do
 done
 
 # -------------------------------------------------------- requirements ----
-unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGPASSFILE \
-      PGSERVICE PGSERVICEFILE PGOPTIONS PGTARGETSESSIONATTRS PGAPPNAME \
-      PGDATA 2>/dev/null || true
-export PGSSLMODE=disable PGGSSENCMODE=disable PGCONNECT_TIMEOUT=30
+bench_client_env
 
 [[ -x "$LAGOON" ]] || die "$LAGOON not found; build it first ('make -j2' in a configured tree)"
 [[ -x "$PGCLUSTER" ]] || die "$PGCLUSTER not found"
@@ -149,15 +148,7 @@ for r in $ROUTERS; do
 done
 (( ${#ROUTER_ARR[@]} )) || die "no router to benchmark"
 
-if [[ $(id -u) -eq 0 ]]; then
-    RUNUSER=postgres
-    id "$RUNUSER" >/dev/null 2>&1 || die "running as root needs the OS user 'postgres'"
-    POOLER_USER_OPT=(-u "$RUNUSER")
-else
-    RUNUSER=$(id -un)
-    POOLER_USER_OPT=()
-fi
-ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+bench_run_as
 CLK_TCK=$(getconf CLK_TCK)
 
 # ------------------------------------------------------------- cleanup ----
@@ -341,24 +332,6 @@ start_lagoon() {   # start_lagoon ROUTER -> PID[ROUTER]
 }
 
 # ---------------------------------------------------------- measurement ----
-proc_cpu_ticks() {   # utime+stime of one process (all threads)
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo -; return; }
-    s=${s##*) }
-    awk '{print $12 + $13}' <<<"$s"
-}
-machine_ticks() {    # "busy total" from /proc/stat
-    awk '/^cpu /{t=0; for (i=2;i<=NF;i++) t+=$i; print t-$5-$6, t; exit}' /proc/stat
-}
-quiet_gate() {       # wait (at most GATE_WAIT s) until the machine is < 25 % busy
-    local a b i busy=100
-    for ((i = 0; i < GATE_WAIT; i++)); do
-        a=$(machine_ticks); sleep 1; b=$(machine_ticks)
-        busy=$(awk -v a="$a" -v b="$b" 'BEGIN{split(a,x," "); split(b,y," "); d=y[2]-x[2]; printf "%.0f", (d > 0 ? 100*(y[1]-x[1])/d : 0)}')
-        (( busy < 25 )) && break
-    done
-    echo "$busy"
-}
 xact_commits() {     # "n0 n1 n2": pg_stat_database.xact_commit of bench per node
     local p v vals=()
     for p in "${NODES[@]}"; do

@@ -13,43 +13,13 @@ mixed run ("-" otherwise).  status is ok, FAILED, HANG or CRASH; unknown
 numbers are "-".
 """
 import csv
-import statistics
+import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchfmt import fmt_f, fmt_int, med, num, span  # noqa: E402
+
 NODES = ["node0", "node1", "node2"]
-
-
-def num(v):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
-
-
-def fmt_int(x):
-    return "–" if x is None else "{:,}".format(int(round(x))).replace(",", " ")
-
-
-def fmt_f(x, digits=1):
-    if x is None:
-        return "–"
-    if abs(x) >= 100:
-        return "%.0f" % x
-    return "%.*f" % (digits, x)
-
-
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
-
-
-def span(xs, f):
-    xs = [x for x in xs if x is not None]
-    if not xs:
-        return "–"
-    if len(xs) == 1:
-        return f(xs[0])
-    return "%s [%s–%s]" % (f(statistics.median(xs)), f(min(xs)), f(max(xs)))
 
 
 def main():

@@ -10,43 +10,11 @@ status is ok, FAILED (pgbench aborted/errors), HANG (timeout), CRASH
 (pooler died) or SKIP.  Numbers that are unknown are "-".
 """
 import csv
-import statistics
+import os
 import sys
 
-
-def num(v):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
-
-
-def fmt_int(x):
-    if x is None:
-        return "–"
-    return "{:,}".format(int(round(x))).replace(",", " ")
-
-
-def fmt_f(x, digits=1):
-    if x is None:
-        return "–"
-    if abs(x) >= 100:
-        return "%.0f" % x
-    return "%.*f" % (digits, x)
-
-
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
-
-
-def span(xs, f):
-    xs = [x for x in xs if x is not None]
-    if not xs:
-        return "–"
-    if len(xs) == 1:
-        return f(xs[0])
-    return "%s [%s–%s]" % (f(statistics.median(xs)), f(min(xs)), f(max(xs)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchfmt import fmt_f, fmt_int, med, num, span  # noqa: E402
 
 
 def main():

@@ -667,9 +667,7 @@ static bool client_find_server(Client *c)
 	Backend *be;
 	ListNode *n;
 
-	if (c->target && (c->target->retired || c->target->health != BE_HEALTH_UP))
-		c->target = NULL;   /* the replica went away: the primary serves it */
-	be = c->target ? c->target : db_write_backend(p->db);
+	be = client_target_backend(c);
 	if (be && !lagoon_is_paused(p->db) && (n = list_first(&p->be[be->index].idle_servers)) &&
 	    list_empty(&p->waiting_clients))
 		return server_link(list_entry(n, Server, node), c);

@@ -518,9 +518,9 @@ static bool pool_wants_reserve(Pool *p)
 	return lg.now - c->wait_start >= lg.cfg->reserve_pool_timeout;
 }
 
-/* The backend a waiting client's transaction should run on now, or NULL
- * if it must keep waiting (no primary known, backend down). */
-static Backend *client_wanted_backend(Client *c)
+/* See objects.h: one rule for a client starting its transaction and for
+ * one waiting in the queue. */
+Backend *client_target_backend(Client *c)
 {
 	Backend *be = c->target;
 	usec_t failed;
@@ -563,7 +563,7 @@ static void pool_link_waiters(Pool *p, int *demand)
 
 	list_for_each_safe(n, t, &p->waiting_clients) {
 		Client *c = list_entry(n, Client, node);
-		Backend *be = client_wanted_backend(c);
+		Backend *be = client_target_backend(c);
 		PoolBackend *pb;
 		ListNode *sn;
 

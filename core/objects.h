@@ -31,6 +31,10 @@ int pool_min_size_of(const Pool *p);
 int pool_server_count(const Pool *p);        /* all states, all backends */
 int pool_backend_server_count(const Pool *p, int backend_index);
 int pool_state_count(const Pool *p, ServerState st); /* all backends */
+/* Where c's transaction runs now: its chosen replica, or the primary when
+ * it has none or the replica became unusable (c->target is then reset:
+ * nothing was sent yet); NULL = no primary known, wait. */
+Backend *client_target_backend(Client *c);
 /* Where a write goes now: the primary, or NULL (none known / down: wait). */
 Backend *db_write_backend(const Database *db);
 usec_t user_timeout_of(const Pool *p, int which); /* 0 query, 1 idle xact, 2 client idle */

@@ -12,6 +12,7 @@
  * malformed is reported as an error value with a message, never a crash.
  */
 #include "proto.h"
+#include "wire.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -457,19 +458,13 @@ uint16_t pkt_get_u16(PktReader *r)
 	return v;
 }
 
-static uint32_t get_be32(const uint8_t *d)
-{
-	return ((uint32_t)d[0] << 24) | ((uint32_t)d[1] << 16) |
-	       ((uint32_t)d[2] << 8) | (uint32_t)d[3];
-}
-
 uint32_t pkt_get_u32(PktReader *r)
 {
 	uint32_t v;
 
 	if (!reader_has(r, 4))
 		return 0;
-	v = get_be32(r->data + r->pos);
+	v = wire_be32(r->data + r->pos);
 	r->pos += 4;
 	return v;
 }

@@ -16,6 +16,7 @@
 #include "autoconf.h"
 
 #include "sbuf.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -381,10 +382,6 @@ blocked:
 	return false;
 }
 
-static uint32_t be32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
 
 /* Remove n unparsed bytes at parse (a skipped message). */
 static void sb_cut(SBuf *sb, uint32_t n)
@@ -446,7 +443,7 @@ static bool sb_parse(SBuf *sb)
 		if (avail < hdr)
 			break;
 		msg.type = sb->startup ? 0 : sb->buf[sb->parse];
-		mlen = be32(sb->buf + sb->parse + (sb->startup ? 0 : 1));
+		mlen = wire_be32(sb->buf + sb->parse + (sb->startup ? 0 : 1));
 		total = sb->startup ? mlen : mlen + 1;
 		msg.len = total;
 		msg.data = sb->buf + sb->parse;

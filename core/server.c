@@ -22,6 +22,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "routing.h"
+#include "wire.h"
 
 #include <netdb.h>
 #include <stdarg.h>
@@ -480,8 +481,7 @@ static void server_track_saved(Server *s, const uint8_t *buf, uint32_t len)
 	uint32_t pos = 0;
 
 	while (pos + 5 <= len) {
-		uint32_t mlen = ((uint32_t)buf[pos + 1] << 24) | ((uint32_t)buf[pos + 2] << 16) |
-			((uint32_t)buf[pos + 3] << 8) | buf[pos + 4];
+		uint32_t mlen = wire_be32(buf + pos + 1);
 		server_track_client_msg(s, buf[pos]);
 		pos += 1 + mlen;
 	}
@@ -786,7 +786,7 @@ static bool server_retry_peek_ok(const SBufMsg *msg)
 	uint32_t left = msg->next_avail;
 
 	while (p && left >= 5) {
-		uint32_t mlen = ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 8) | p[4];
+		uint32_t mlen = wire_be32(p + 1);
 		if (p[0] == 'E')
 			return false;
 		if (p[0] && strchr("DCIsZ", p[0]))
