@@ -155,14 +155,11 @@ static void client_unlink_server(Client *c)
 {
 	Server *s = c->link;
 
-	bool idle_txn;
-
 	if (!s)
 		return;
-	idle_txn = s->tx_status == 'I' && !s->unsynced && !s->in_copy_in && !s->in_copy_out;
-	if (idle_txn && s->pending_rfq == 0) {
+	if (server_is_clean(s) && s->swallow_rfq == 0) {
 		server_release(s);
-	} else if (idle_txn && s->pending_rfq == s->swallow_rfq) {
+	} else if (server_is_clean(s)) {
 		/* only lagoon's own query (commit LSN, SET) runs: let it finish */
 		server_detach(s);
 	} else {

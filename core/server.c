@@ -172,6 +172,13 @@ void server_close(Server *s, const char *fmt, ...)
 }
 
 static void server_fetch_commit_lsn(Server *s);
+static void server_send_startup(Server *s);
+
+bool server_is_clean(const Server *s)
+{
+	return s->tx_status == 'I' && s->pending_rfq == s->swallow_rfq && !s->unsynced &&
+		!s->in_copy_in && !s->in_copy_out;
+}
 
 static void server_event(SBuf *sb, SBufEvent ev)
 {
@@ -180,10 +187,7 @@ static void server_event(SBuf *sb, SBufEvent ev)
 	lg.now = get_time_usec();
 	switch (ev) {
 	case SBUF_EV_CONNECTED:
-		{
-			void server_send_startup(Server *);
-			server_send_startup(s);
-		}
+		server_send_startup(s);
 		break;
 	case SBUF_EV_CONNECT_FAILED:
 		server_login_failed(s, "could not connect to the server");
@@ -198,16 +202,12 @@ static void server_event(SBuf *sb, SBufEvent ev)
 		server_close(s, "sending to the server failed");
 		break;
 	case SBUF_EV_FLUSH:
-		if (s->state == SV_ACTIVE && s->link && s->tx_status == 'I' && s->pending_rfq == 0 &&
-		    !s->unsynced && !s->in_copy_in && !s->in_copy_out && s->swallow_rfq == 0 &&
-		    s->link->txn_write && s->backend == s->pool->db->primary) {
-			server_fetch_commit_lsn(s);
+		if (s->state != SV_ACTIVE || !s->link || !server_is_clean(s) || s->swallow_rfq > 0)
 			break;
-		}
-		if (s->state == SV_ACTIVE && s->link && s->tx_status == 'I' && s->pending_rfq == 0 &&
-		    !s->unsynced && !s->in_copy_in && !s->in_copy_out && s->swallow_rfq == 0 &&
-		    s->txn_done && pool_mode_of(s->pool) != POOL_MODE_SESSION &&
-		    !sbuf_forward_pending(&s->link->sbuf))
+		if (s->link->txn_write && s->backend == s->pool->db->primary)
+			server_fetch_commit_lsn(s);
+		else if (s->txn_done && pool_mode_of(s->pool) != POOL_MODE_SESSION &&
+		         !sbuf_forward_pending(&s->link->sbuf))
 			server_release(s);
 		break;
 	}
@@ -224,8 +224,7 @@ static bool server_send_pkt(Server *s, PktBuf *p)
 	return true;
 }
 
-void server_send_startup(Server *s);
-void server_send_startup(Server *s)
+static void server_send_startup(Server *s)
 {
 	const DbDef *d = &s->pool->db->def;
 	const char *kv[16];
@@ -760,7 +759,7 @@ static SBufAction server_retry_now(Server *s, const SBufMsg *msg)
 	slog_msg(LOG_LVL_DEBUG, s, "replica refused a read; replaying it on the primary");
 	c->retry_msg = NULL;        /* keep it through the release */
 	client_drop_retry(c);
-	if (s->tx_status == 'I' && s->pending_rfq == 0)
+	if (server_is_clean(s) && s->swallow_rfq == 0)
 		server_release(s);
 	else
 		server_close(s, "replica connection not clean after a refused read");

@@ -11,6 +11,10 @@
 /* Open a new connection for the pool to backend be (SV_LOGIN).  NULL on failure. */
 Server *server_launch(Pool *p, Backend *be);
 void server_close(Server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Outside a transaction, no COPY, nothing outstanding but lagoon's own
+ * queries (swallow_rfq): once those are done the server may go back to
+ * the pool. */
+bool server_is_clean(const Server *s);
 /* Unlink from the client and return to the pool (idle, used or closed). */
 void server_release(Server *s);
 /* The client left while only lagoon's own query runs on s: finish it
