@@ -157,7 +157,11 @@ static void client_unlink_server(Client *c)
 
 	if (!s)
 		return;
-	if (server_is_clean(s) && s->swallow_rfq == 0) {
+	if (sbuf_forward_pending(&c->sbuf)) {
+		/* part of a message already went to the server: its stream is cut */
+		s->dirty_close = true;
+		server_close(s, "client disconnected in the middle of a message");
+	} else if (server_is_clean(s) && s->swallow_rfq == 0) {
 		server_release(s);
 	} else if (server_is_clean(s)) {
 		/* only lagoon's own query (commit LSN, SET) runs: let it finish */

@@ -83,6 +83,25 @@ out=$(head -n 100 "$LG_DIR/bad.copy" | lg_psql -c "copy copy_err from stdin" 2>&
 is "$rc" 0 "a following COPY on the same pool succeeds" || diag "$out"
 is "$(lg_psql -c 'select count(*) from copy_err')" 100 "and its rows are there"
 
+# A client that dies in the middle of a CopyData message after the server
+# ended its COPY with an error (PostgreSQL then ignores further COPY data):
+# the server got part of a message, so it must not go back to the pool (the
+# next client's bytes would be read as the rest of that message: a hang).
+bad=$(python3 -c 'import struct,sys; r=b"x\ty\n"; sys.stdout.write((b"d" + struct.pack("!I", 4 + len(r)) + r).hex())')
+half=$(python3 -c 'import struct,sys; sys.stdout.write((b"d" + struct.pack("!I", 100004) + b"1\tx\n" * 200).hex())')
+python3 "$LG_RAWPG" --port "$LG_PORT" --timeout 2 startup:app:postgres read \
+    query:"copy copy_err from stdin" read raw:"$bad" read raw:"$half" close > "$LG_DIR/half.out" 2>&1
+grep -q '^E 22P02' "$LG_DIR/half.out" && grep -q '^Z I' <(sed -n '/^E 22P02/,$p' "$LG_DIR/half.out")
+ok $? "a raw client's COPY fails (22P02, then ReadyForQuery), then it dies inside a CopyData message" \
+    || diag "$(cat "$LG_DIR/half.out")"
+lg_psql -c 'select 2 + 2' > "$LG_DIR/next.out" 2>&1 &
+next=$!
+for ((i = 0; i < 300; i++)); do kill -0 "$next" 2>/dev/null || break; sleep 0.1; done
+kill "$next" 2>/dev/null; wait "$next" 2>/dev/null
+is "$(cat "$LG_DIR/next.out")" 4 \
+    "the single server connection is not handed on with a cut message: the next client is served within 30 s"
+is "$(lg_psql -c 'select count(*) from copy_err')" 100 "the cut COPY committed nothing"
+
 lg_psql -c "drop table copy_rt; drop table copy_err"
 lg_alive; ok $? "the pooler is still running"
 done_testing
