@@ -150,7 +150,11 @@ trap 'echo "# $LG_TEST_NAME: interrupted (signal or watchdog)"; exit 130' INT TE
 # A watchdog: a hung test fails (with its pooler's log) instead of hanging
 # "make check".  LAGOON_TEST_TIMEOUT seconds, default 300.
 # (its fds go to /dev/null: nothing left behind may hold the TAP pipe open)
-( sleep "${LAGOON_TEST_TIMEOUT:-300}" && kill -TERM $$ ) </dev/null >/dev/null 2>&1 &
+# bash runs its TERM trap only after the foreground command returns, so the
+# watchdog first ends the script's children (a hung psql), then the script.
+( sleep "${LAGOON_TEST_TIMEOUT:-300}" || exit 0
+  for p in $(pgrep -P $$); do [[ $p != "$BASHPID" ]] && kill -TERM "$p"; done
+  kill -TERM $$ ) </dev/null >/dev/null 2>&1 &
 _lg_watchdog=$!
 lg_on_exit "kill $_lg_watchdog 2>/dev/null"
 
