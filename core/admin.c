@@ -64,6 +64,20 @@
 #define T_INT8 20
 
 typedef struct AdminCtx AdminCtx;
+
+/* Commands that answer only once something has happened; the admin client
+ * stops being read meanwhile (Client.admin_wait). */
+typedef enum AdminWait {
+	ADMIN_WAIT_NONE = 0,
+	ADMIN_WAIT_PAUSE,        /* every server of the database(s) released and closed */
+	ADMIN_WAIT_CLOSE,        /* no server with close_needed left */
+	ADMIN_WAIT_SUSPEND,      /* buffers flushed, or suspend_timeout */
+} AdminWait;
+
+static const char *const admin_wait_tags[] = { "", "PAUSE", "WAIT_CLOSE", "SUSPEND" };
+
+/* Admin clients with admin_wait set: admin_run_waits() does nothing at 0. */
+static int admin_waiters;
 typedef bool (*AdminHandler)(AdminCtx *ctx);
 
 /* One word of the query; s is NUL-terminated inside the context. */
@@ -86,6 +100,8 @@ struct AdminCtx {
 	char err[ADMIN_ERR_MAX];
 	bool replied;                     /* handler already answered (or closed) */
 	bool do_shutdown;                 /* after the answer is out */
+	AdminWait wait;                   /* the command completes later (admin_run_waits) */
+	const char *wait_db;              /* its database ("" = all) */
 	ShutdownMode shutdown_mode;
 	usec_t wall_offset;               /* realtime usec - monotonic usec */
 };
@@ -125,6 +141,8 @@ typedef struct AdminSock {
 	const void *ptr, *link;
 	uint32_t remote_pid;
 	uint64_t id;
+	const SBuf *sb;                   /* the buffers, for SHOW SOCKETS */
+	bool bufs;                        /* add SHOW SOCKETS' buffer columns */
 } AdminSock;
 
 #define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -438,9 +456,9 @@ static bool admin_show_state(AdminCtx *ctx)
 {
 	static const AdminCol cols[] = { { "key", T_TEXT }, { "value", T_TEXT } };
 	const char *rows[3][2] = {
-		{ "active", (!lg.paused && lg.shutdown == SHUTDOWN_NONE) ? "yes" : "no" },
+		{ "active", (!lg.paused && !lg.suspended && lg.shutdown == SHUTDOWN_NONE) ? "yes" : "no" },
 		{ "paused", lg.paused ? "yes" : "no" },
-		{ "suspended", "no" },
+		{ "suspended", lg.suspended ? "yes" : "no" },
 	};
 
 	admin_describe(ctx, cols, NCOLS(cols));
@@ -453,12 +471,15 @@ static bool admin_show_help(AdminCtx *ctx)
 {
 	pkt_notice(ctx->out, "00000", "Console usage\n"
 		"\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
+		"\tSHOW SOCKETS|ACTIVE_SOCKETS|MEM\n"
 		"\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|LISTS|STATE\n"
 		"\tSHOW PEERS|PEER_POOLS|DNS_HOSTS|DNS_ZONES\n"
 		"\tSHOW BACKENDS|PLUGINS|ROUTING\n"
 		"\tSET key = arg\n"
 		"\tRELOAD\n"
 		"\tPAUSE [<db>]\n"
+		"\tSUSPEND\n"
+		"\tWAIT_CLOSE [<db>]\n"
 		"\tRESUME [<db>]\n"
 		"\tDISABLE <db>\n"
 		"\tENABLE <db>\n"
@@ -657,15 +678,29 @@ static bool admin_show_pools(AdminCtx *ctx)
 
 /* ---- SHOW CLIENTS / SERVERS -------------------------------------------- */
 
-static const AdminCol admin_sock_cols[] = {
-	{ "type", T_TEXT }, { "user", T_TEXT }, { "database", T_TEXT },
-	{ "replication", T_TEXT }, { "state", T_TEXT }, { "addr", T_TEXT },
-	{ "port", T_INT4 }, { "local_addr", T_TEXT }, { "local_port", T_INT4 },
-	{ "connect_time", T_TEXT }, { "request_time", T_TEXT },
-	{ "wait", T_INT8 }, { "wait_us", T_INT8 }, { "close_needed", T_INT4 },
-	{ "ptr", T_TEXT }, { "link", T_TEXT }, { "remote_pid", T_INT4 },
-	{ "tls", T_TEXT }, { "application_name", T_TEXT },
-	{ "prepared_statements", T_INT8 }, { "id", T_INT8 },
+#define ADMIN_SOCK_COLS \
+	{ "type", T_TEXT }, { "user", T_TEXT }, { "database", T_TEXT }, \
+	{ "replication", T_TEXT }, { "state", T_TEXT }, { "addr", T_TEXT }, \
+	{ "port", T_INT4 }, { "local_addr", T_TEXT }, { "local_port", T_INT4 }, \
+	{ "connect_time", T_TEXT }, { "request_time", T_TEXT }, \
+	{ "wait", T_INT8 }, { "wait_us", T_INT8 }, { "close_needed", T_INT4 }, \
+	{ "ptr", T_TEXT }, { "link", T_TEXT }, { "remote_pid", T_INT4 }, \
+	{ "tls", T_TEXT }, { "application_name", T_TEXT }, \
+	{ "prepared_statements", T_INT8 }, { "id", T_INT8 }
+
+static const AdminCol admin_sock_cols[] = { ADMIN_SOCK_COLS };
+
+/* SHOW SOCKETS: the same, then where each buffer stands (sbuf.h):
+ * recv_pos = end of the received bytes, pkt_pos = end of the parsed ones,
+ * pkt_remain = bytes of the message being forwarded still to come,
+ * send_pos = end of the bytes already sent, send_remain = parsed bytes
+ * not sent yet, pkt_avail = received bytes not parsed yet, send_avail =
+ * bytes lagoon made itself (errors, answers) still to write. */
+static const AdminCol admin_socket_cols[] = {
+	ADMIN_SOCK_COLS,
+	{ "recv_pos", T_INT4 }, { "pkt_pos", T_INT4 }, { "pkt_remain", T_INT4 },
+	{ "send_pos", T_INT4 }, { "send_remain", T_INT4 }, { "pkt_avail", T_INT4 },
+	{ "send_avail", T_INT4 },
 };
 
 /* Our end of a socket, as text; "unix" for Unix sockets. */
@@ -723,7 +758,17 @@ static void admin_sock_row(AdminCtx *ctx, const AdminSock *k)
 	admin_row_text(&r, k->appname ? k->appname : "");
 	admin_row_int(&r, 0);
 	admin_row_uint(&r, k->id);
-	admin_row_emit(ctx, &r, NCOLS(admin_sock_cols));
+	if (k->bufs) {
+		const SBuf *sb = k->sb;
+		admin_row_uint(&r, sb->recv);
+		admin_row_uint(&r, sb->parse);
+		admin_row_uint(&r, sb->pkt_remain);
+		admin_row_uint(&r, sb->done);
+		admin_row_uint(&r, sb->parse - sb->done);
+		admin_row_uint(&r, sb->recv - sb->parse);
+		admin_row_uint(&r, sb->out_len - sb->out_pos);
+	}
+	admin_row_emit(ctx, &r, k->bufs ? NCOLS(admin_socket_cols) : NCOLS(admin_sock_cols));
 }
 
 static const char *admin_client_state(const Client *c)
@@ -739,11 +784,13 @@ static const char *admin_client_state(const Client *c)
 	}
 }
 
-static void admin_client_row(AdminCtx *ctx, const Client *c)
+static void admin_client_row(AdminCtx *ctx, const Client *c, bool bufs)
 {
 	AdminSock k;
 
 	memset(&k, 0, sizeof(k));
+	k.sb = &c->sbuf;
+	k.bufs = bufs;
 	k.type = "C";
 	k.user = c->user ? c->user->name : c->username;
 	k.database = c->db ? c->db->name : c->dbname;
@@ -777,7 +824,7 @@ static bool admin_show_clients(AdminCtx *ctx)
 		                         &p->login_wait_clients };
 		for (int i = 0; i < 3; i++)
 			list_for_each(m, lists[i])
-				admin_client_row(ctx, list_entry(m, Client, node));
+				admin_client_row(ctx, list_entry(m, Client, node), false);
 	}
 	return admin_show_done(ctx);
 }
@@ -800,12 +847,14 @@ static const char *admin_server_state(const Server *s)
 	}
 }
 
-static void admin_server_row(AdminCtx *ctx, const Server *s)
+static void admin_server_row(AdminCtx *ctx, const Server *s, bool bufs)
 {
 	const Pool *p = s->pool;
 	AdminSock k;
 
 	memset(&k, 0, sizeof(k));
+	k.sb = &s->sbuf;
+	k.bufs = bufs;
 	k.type = "S";
 	k.user = p ? p->login_user : NULL;
 	k.database = (p && p->db) ? p->db->name : NULL;
@@ -839,8 +888,101 @@ static bool admin_show_servers(AdminCtx *ctx)
 			                         &pb->login_servers };
 			for (int i = 0; i < 5; i++)
 				list_for_each(m, lists[i])
-					admin_server_row(ctx, list_entry(m, Server, node));
+					admin_server_row(ctx, list_entry(m, Server, node), false);
 		}
+	}
+	return admin_show_done(ctx);
+}
+
+/* ---- SHOW SOCKETS / ACTIVE_SOCKETS / MEM -------------------------------- */
+
+typedef struct AdminSockWalk {
+	AdminCtx *ctx;
+	bool busy_only;
+	int bufs;                         /* receive buffers held */
+	uint64_t buf_bytes;
+} AdminSockWalk;
+
+static void admin_socket_visit(Client *c, Server *s, void *arg)
+{
+	AdminSockWalk *w = arg;
+	const SBuf *sb = c ? &c->sbuf : &s->sbuf;
+
+	if (!w->ctx) {                    /* SHOW MEM: count buffers */
+		w->bufs += sb->buf != NULL;
+		w->buf_bytes += sb->buf ? sb->cap : 0;
+	} else if (!w->busy_only || !sbuf_is_empty(sb)) {
+		if (c)
+			admin_client_row(w->ctx, c, true);
+		else
+			admin_server_row(w->ctx, s, true);
+	}
+}
+
+/* Every client (those still logging in too) and server, with buffer
+ * positions; busy_only: those with buffered data. */
+static bool admin_show_sockets_kind(AdminCtx *ctx, bool busy_only)
+{
+	AdminSockWalk w = { ctx, busy_only, 0, 0 };
+
+	admin_describe(ctx, admin_socket_cols, NCOLS(admin_socket_cols));
+	objects_each_socket(true, admin_socket_visit, &w);
+	return admin_show_done(ctx);
+}
+
+static bool admin_show_sockets(AdminCtx *ctx)
+{
+	return admin_show_sockets_kind(ctx, false);
+}
+
+static bool admin_show_active_sockets(AdminCtx *ctx)
+{
+	return admin_show_sockets_kind(ctx, true);
+}
+
+/* SHOW MEM: lagoon allocates objects one by one (no slabs), so "free" is
+ * 0 for them; only receive buffers are cached for reuse (sbuf.c). */
+static bool admin_show_mem(AdminCtx *ctx)
+{
+	static const AdminCol cols[] = {
+		{ "name", T_TEXT }, { "size", T_INT8 }, { "used", T_INT8 }, { "free", T_INT8 },
+		{ "memtotal", T_INT8 },
+	};
+	int used_clients = lg.login_clients.count + lg.cancel_clients.count;
+	int used_servers = 0, bufs_free = 0;
+	AdminSockWalk w = { NULL, false, 0, 0 };
+	uint32_t bufsize = 0;
+	const ListNode *n;
+
+	list_for_each(n, &lg.pools) {
+		const Pool *p = list_entry(n, Pool, node);
+		used_clients += p->active_clients.count + p->waiting_clients.count +
+		                p->login_wait_clients.count;
+		used_servers += pool_server_count(p);
+	}
+	objects_each_socket(true, admin_socket_visit, &w);
+	sbuf_cache_info(&bufsize, &bufs_free);
+	const struct { const char *name; uint64_t size; int64_t used, free; uint64_t total; } rows[] = {
+		{ "user_cache", sizeof(User), lg.users.count, 0, sizeof(User) * (uint64_t)lg.users.count },
+		{ "db_cache", sizeof(Database), lg.databases.count, 0,
+		  sizeof(Database) * (uint64_t)lg.databases.count },
+		{ "pool_cache", sizeof(Pool), lg.pools.count, 0, sizeof(Pool) * (uint64_t)lg.pools.count },
+		{ "server_cache", sizeof(Server), used_servers, lg.justfree_servers.count,
+		  sizeof(Server) * (uint64_t)(used_servers + lg.justfree_servers.count) },
+		{ "client_cache", sizeof(Client), used_clients, lg.justfree_clients.count,
+		  sizeof(Client) * (uint64_t)(used_clients + lg.justfree_clients.count) },
+		{ "iobuf_cache", bufsize, w.bufs, bufs_free, w.buf_bytes + (uint64_t)bufsize * (uint64_t)bufs_free },
+	};
+	admin_describe(ctx, cols, NCOLS(cols));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		AdminRow r;
+		admin_row_init(&r);
+		admin_row_text(&r, rows[i].name);
+		admin_row_uint(&r, rows[i].size);
+		admin_row_int(&r, rows[i].used);
+		admin_row_int(&r, rows[i].free);
+		admin_row_uint(&r, rows[i].total);
+		admin_row_emit(ctx, &r, NCOLS(cols));
 	}
 	return admin_show_done(ctx);
 }
@@ -1190,65 +1332,9 @@ static bool admin_show_lists(AdminCtx *ctx)
 
 /* ---- SHOW STATS family ------------------------------------------------- */
 
-typedef struct AdminStats {
-	uint64_t assign, xact, query, recv, sent, xact_time, query_time, wait_time;
-} AdminStats;
-
-static void admin_stats_add(AdminStats *st, const Pool *p)
-{
-	st->assign += p->stat_assign_count;
-	st->xact += p->stat_xact_count;
-	st->query += p->stat_query_count;
-	st->recv += p->stat_bytes_in;
-	st->sent += p->stat_bytes_out;
-	st->xact_time += p->stat_xact_time_us;
-	st->query_time += p->stat_query_time_us;
-	st->wait_time += p->stat_wait_time_us;
-}
-
-/* Totals of all pools of db (db NULL = every pool). */
-static void admin_stats_of(const Database *db, AdminStats *st)
-{
-	ListNode *n;
-
-	memset(st, 0, sizeof(*st));
-	list_for_each(n, &lg.pools) {
-		const Pool *p = list_entry(n, Pool, node);
-		if (!db || p->db == db)
-			admin_stats_add(st, p);
-	}
-}
-
-/*
- * Averages.  PgBouncer averages over the last stats_period; lagoon keeps
- * no period snapshots yet, so these are averages since start: rates per
- * second of uptime, and times per transaction / query / assignment.
- */
-typedef struct AdminAvg {
-	uint64_t assign, xact, query, recv, sent, xact_time, query_time, wait_time;
-} AdminAvg;
-
-static uint64_t admin_div(uint64_t a, uint64_t b)
-{
-	return b ? a / b : 0;
-}
-
-static void admin_stats_avg(const AdminStats *st, AdminAvg *a)
-{
-	uint64_t up = lg.now > lg.start_time ? (uint64_t)(lg.now - lg.start_time) / 1000000 : 0;
-
-	a->assign = admin_div(st->assign, up);
-	a->xact = admin_div(st->xact, up);
-	a->query = admin_div(st->query, up);
-	a->recv = admin_div(st->recv, up);
-	a->sent = admin_div(st->sent, up);
-	a->xact_time = admin_div(st->xact_time, st->xact);
-	a->query_time = admin_div(st->query_time, st->query);
-	a->wait_time = admin_div(st->wait_time, st->assign);
-}
-
-/* Eight totals then the three prepared-statement counters (always 0). */
-static void admin_row_totals(AdminRow *r, const AdminStats *st)
+/* Eight numbers of a StatsTotals (totals or averages, stats.h) then the
+ * three prepared-statement counters, which lagoon does not have (0). */
+static void admin_row_stats(AdminRow *r, const StatsTotals *st)
 {
 	admin_row_uint(r, st->assign);
 	admin_row_uint(r, st->xact);
@@ -1258,23 +1344,6 @@ static void admin_row_totals(AdminRow *r, const AdminStats *st)
 	admin_row_uint(r, st->xact_time);
 	admin_row_uint(r, st->query_time);
 	admin_row_uint(r, st->wait_time);
-	for (int i = 0; i < 3; i++)
-		admin_row_int(r, 0);
-}
-
-static void admin_row_avgs(AdminRow *r, const AdminStats *st)
-{
-	AdminAvg a;
-
-	admin_stats_avg(st, &a);
-	admin_row_uint(r, a.assign);
-	admin_row_uint(r, a.xact);
-	admin_row_uint(r, a.query);
-	admin_row_uint(r, a.recv);
-	admin_row_uint(r, a.sent);
-	admin_row_uint(r, a.xact_time);
-	admin_row_uint(r, a.query_time);
-	admin_row_uint(r, a.wait_time);
 	for (int i = 0; i < 3; i++)
 		admin_row_int(r, 0);
 }
@@ -1308,19 +1377,19 @@ static bool admin_show_stats_kind(AdminCtx *ctx, int which)
 	int ncols = which == 0 ? NCOLS(admin_stats_cols) :
 	            which == 1 ? NCOLS(admin_totals_cols) : NCOLS(admin_averages_cols);
 	ListNode *n;
-	AdminStats st;
+	StatsTotals tot, avg;
 	AdminRow r;
 
 	admin_describe(ctx, cols, ncols);
 	list_for_each(n, &lg.databases) {
 		const Database *db = list_entry(n, Database, node);
-		admin_stats_of(db, &st);
+		stats_of_db(db, &tot, &avg);
 		admin_row_init(&r);
 		admin_row_text(&r, db->name);
 		if (which != 2)
-			admin_row_totals(&r, &st);
+			admin_row_stats(&r, &tot);
 		if (which != 1)
-			admin_row_avgs(&r, &st);
+			admin_row_stats(&r, &avg);
 		admin_row_emit(ctx, &r, ncols);
 	}
 	return admin_show_done(ctx);
@@ -1345,13 +1414,13 @@ static bool admin_show_stats_averages(AdminCtx *ctx)
 static bool admin_show_totals(AdminCtx *ctx)
 {
 	static const AdminCol cols[] = { { "name", T_TEXT }, { "value", T_INT8 } };
-	AdminStats st;
+	StatsTotals tot, avg;
 	AdminRow vals, r;
 
-	admin_stats_of(NULL, &st);
+	stats_of_db(NULL, &tot, &avg);
 	admin_row_init(&vals);
-	admin_row_totals(&vals, &st);
-	admin_row_avgs(&vals, &st);
+	admin_row_stats(&vals, &tot);
+	admin_row_stats(&vals, &avg);
 	admin_describe(ctx, cols, NCOLS(cols));
 	for (int i = 0; i < vals.n && i + 1 < NCOLS(admin_stats_cols); i++) {
 		admin_row_init(&r);
@@ -1371,6 +1440,9 @@ static const AdminShow admin_shows[] = {
 	{ "pools", admin_show_pools },
 	{ "clients", admin_show_clients },
 	{ "servers", admin_show_servers },
+	{ "sockets", admin_show_sockets },
+	{ "active_sockets", admin_show_active_sockets },
+	{ "mem", admin_show_mem },
 	{ "backends", admin_show_backends },
 	{ "plugins", admin_show_plugins },
 	{ "routing", admin_show_routing },
@@ -1517,7 +1589,31 @@ static bool admin_cmd_pause(AdminCtx *ctx)
 		return admin_fail(ctx, "55000", "%s", db ? "already paused" : "already suspended/paused");
 	clog_msg(LOG_LVL_LOG, ctx->c, "admin: PAUSE %s", db ? db->name : "");
 	lagoon_pause(db);
-	return admin_done(ctx, "PAUSE");
+	ctx->wait = ADMIN_WAIT_PAUSE;
+	ctx->wait_db = db ? db->name : "";
+	return true;
+}
+
+static bool admin_cmd_wait_close(AdminCtx *ctx)
+{
+	Database *db;
+
+	if (!admin_opt_db(ctx, &db))
+		return false;
+	ctx->wait = ADMIN_WAIT_CLOSE;
+	ctx->wait_db = db ? db->name : "";
+	return true;
+}
+
+static bool admin_cmd_suspend(AdminCtx *ctx)
+{
+	if (lg.suspended)
+		return admin_fail(ctx, "55000", "already suspended");
+	clog_msg(LOG_LVL_LOG, ctx->c, "admin: SUSPEND");
+	lagoon_suspend();
+	ctx->wait = ADMIN_WAIT_SUSPEND;
+	ctx->wait_db = "";
+	return true;
 }
 
 /* Anything to RESUME?  PAUSE and KILL leave the global or a db flag. */
@@ -1525,7 +1621,7 @@ static bool admin_any_paused(void)
 {
 	ListNode *n;
 
-	if (lg.paused)
+	if (lg.paused || lg.suspended)
 		return true;
 	list_for_each(n, &lg.databases)
 		if (list_entry(n, Database, node)->paused)
@@ -1650,6 +1746,116 @@ static bool admin_cmd_kill_client(AdminCtx *ctx)
 	return true;
 }
 
+/* ---- commands that complete later --------------------------------------- */
+
+/* Servers of db's pools (NULL: all) still marked close_needed. */
+static int admin_close_needed(const Database *db)
+{
+	const ListNode *n, *m;
+	int count = 0;
+
+	list_for_each(n, &lg.pools) {
+		const Pool *p = list_entry(n, Pool, node);
+		if (db && p->db != db)
+			continue;
+		for (int b = 0; b < p->db->nbackends; b++) {
+			const PoolBackend *pb = &p->be[b];
+			const List *lists[5] = { &pb->active_servers, &pb->idle_servers,
+			                         &pb->used_servers, &pb->tested_servers,
+			                         &pb->login_servers };
+			for (int i = 0; i < 5; i++)
+				list_for_each(m, lists[i])
+					count += list_entry(m, Server, node)->close_needed;
+		}
+	}
+	return count;
+}
+
+/* Has the waited-for thing happened?  since: when the wait began.  An
+ * error text in *err (when err is given) means it never will. */
+static bool admin_wait_check(AdminWait w, const char *dbname, usec_t since, const char **err)
+{
+	Database *db = dbname[0] ? admin_lookup_db(dbname) : NULL;
+
+	if (dbname[0] && !db)
+		return true;                 /* the database went away: nothing to wait for */
+	switch (w) {
+	case ADMIN_WAIT_PAUSE:
+		if (db ? !db->paused : !lg.paused) {
+			if (err)
+				*err = "RESUME ended the pause before all servers were released";
+			return true;
+		}
+		return lagoon_pause_done(db);
+	case ADMIN_WAIT_CLOSE:
+		return admin_close_needed(db) == 0;
+	case ADMIN_WAIT_SUSPEND:
+		if (lagoon_suspend_flushed() || !lg.suspended)
+			return true;
+		if (lg.now - since >= lg.cfg->suspend_timeout) {
+			log_warning("suspend: buffers not flushed after suspend_timeout");
+			return true;
+		}
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* Answer a waiting admin client and let it be read again. */
+static void admin_wait_answer(Client *c, const char *err)
+{
+	uint8_t buf[128];
+	AdminWait w = (AdminWait)c->admin_wait;
+	PktBuf p;
+
+	c->admin_wait = ADMIN_WAIT_NONE;
+	admin_waiters--;
+	if (err) {
+		client_send_error_ready(c, "57014", "%s", err);
+	} else {
+		pkt_init(&p, buf, sizeof(buf));
+		pkt_command_complete(&p, admin_wait_tags[w]);
+		pkt_ready(&p, 'I');
+		if (!p.failed && !client_send_pkt(c, &p))
+			log_debug("admin: client went away");
+		pkt_free(&p);
+	}
+	if (c->state == CL_ACTIVE)
+		sbuf_continue(&c->sbuf);
+}
+
+void admin_run_waits(void)
+{
+	Database *adb;
+	ListNode *n, *m, *t;
+
+	if (admin_waiters <= 0 || !(adb = admin_db()))
+		return;
+	lg.now = get_time_usec();
+	list_for_each(n, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		if (p->db != adb)
+			continue;
+		list_for_each_safe(m, t, &p->active_clients) {
+			Client *c = list_entry(m, Client, node);
+			const char *err = NULL;
+			if (c->admin_wait && admin_wait_check((AdminWait)c->admin_wait, c->admin_wait_db,
+			                                      c->admin_wait_since, &err))
+				admin_wait_answer(c, err);
+		}
+		break;
+	}
+}
+
+void admin_client_gone(Client *c)
+{
+	if (c->admin_wait) {
+		c->admin_wait = ADMIN_WAIT_NONE;
+		admin_waiters--;
+	}
+}
+
 /* ---- dispatcher -------------------------------------------------------- */
 
 static const AdminCmd admin_cmds[] = {
@@ -1665,6 +1871,8 @@ static const AdminCmd admin_cmds[] = {
 	{ "DISABLE",     admin_cmd_disable,      true,  2, 2 },
 	{ "ENABLE",      admin_cmd_enable,       true,  2, 2 },
 	{ "KILL_CLIENT", admin_cmd_kill_client,  true,  2, 2 },
+	{ "WAIT_CLOSE",  admin_cmd_wait_close,   true,  1, 2 },
+	{ "SUSPEND",     admin_cmd_suspend,      true,  1, 1 },
 };
 
 /* Run the command in ctx; false with ctx->err set on failure. */
@@ -1696,6 +1904,18 @@ static void admin_finish(AdminCtx *ctx, bool ok)
 		pkt_free(ctx->out);
 		return;
 	}
+	if (ok && ctx->wait != ADMIN_WAIT_NONE && !admin_wait_check(ctx->wait, ctx->wait_db, lg.now, NULL)) {
+		/* answered by admin_run_waits(); nothing was built yet */
+		pkt_free(ctx->out);
+		c->admin_wait = (uint8_t)ctx->wait;
+		c->admin_wait_since = lg.now;
+		snprintf(c->admin_wait_db, sizeof(c->admin_wait_db), "%s", ctx->wait_db);
+		admin_waiters++;
+		sbuf_pause(&c->sbuf);
+		return;
+	}
+	if (ok && ctx->wait != ADMIN_WAIT_NONE)
+		pkt_command_complete(ctx->out, admin_wait_tags[ctx->wait]);
 	if (ok) {
 		pkt_ready(ctx->out, 'I');
 		if (ctx->out->failed) {

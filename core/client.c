@@ -188,6 +188,8 @@ void client_close(Client *c, const char *fmt, ...)
 		         (long long)((lg.now - c->connect_time) / 1000000));
 	client_unlink_server(c);
 	client_drop_retry(c);
+	if (c->admin)
+		admin_client_gone(c);
 	routing_session_end(c);
 	cancel_unregister(c);
 	if (c->db && c->db->client_count > 0 && c->welcomed)
@@ -650,10 +652,6 @@ void client_link(Client *c, Server *s)
 {
 	bool ready;
 
-	if (c->wait_start) {
-		c->pool->stat_wait_time_us += (uint64_t)(lg.now - c->wait_start);
-		c->wait_start = 0;
-	}
 	client_change_state(c, CL_ACTIVE);
 	ready = server_link(s, c);
 	if (ready)

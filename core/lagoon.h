@@ -46,6 +46,7 @@
 #include "sbuf.h"
 #include "varcache.h"
 #include "router.h"
+#include "stats.h"
 
 #define LAGOON_VERSION_STR PACKAGE_NAME " " PACKAGE_VERSION
 
@@ -148,6 +149,7 @@ struct Database {
 	/* SHOW ROUTING: decisions per (backend index, router_reason); retries per backend */
 	uint64_t route_counts[CF_MAX_BACKENDS][ROUTER_R_COUNT];
 	uint64_t route_retries[CF_MAX_BACKENDS];
+	StatsHist hist[STATS_H_COUNT];  /* latency histograms (stats.h) */
 };
 
 /* A user name lagoon has seen (auth_file entry, forced user, or client). */
@@ -206,6 +208,7 @@ struct Pool {
 	uint64_t stat_bytes_in, stat_bytes_out;
 	uint64_t stat_xact_time_us, stat_query_time_us, stat_wait_time_us;
 	uint64_t stat_assign_count;
+	StatsTotals stat_newer, stat_older; /* the last two stats_period snapshots */
 };
 
 typedef enum AuthStep {
@@ -266,6 +269,9 @@ struct Client {
 
 	bool admin;                   /* connected to the admin console */
 	bool admin_superuser;         /* may run mutating commands */
+	uint8_t admin_wait;           /* an admin command waiting to complete (admin.c) */
+	usec_t admin_wait_since;      /* when it started waiting */
+	char admin_wait_db[CF_NAME_MAX]; /* its database argument ("" = all) */
 	bool welcomed;                /* got AuthenticationOk + ReadyForQuery */
 	bool close_pending;           /* closing after output drains */
 	uint32_t cancel_target_pid, cancel_target_key; /* CL_CANCEL: the key */
@@ -312,9 +318,9 @@ struct Server {
 
 typedef enum ShutdownMode {
 	SHUTDOWN_NONE = 0,
-	SHUTDOWN_WAIT_CLIENTS,        /* SIGINT / WAIT_FOR_CLIENTS: wait for clients to leave */
-	SHUTDOWN_WAIT_SERVERS,        /* WAIT_FOR_SERVERS: pause, exit when servers released */
-	SHUTDOWN_IMMEDIATE,           /* SIGTERM, SHUTDOWN */
+	SHUTDOWN_WAIT_CLIENTS,        /* SIGTERM / WAIT_FOR_CLIENTS: wait for clients to leave */
+	SHUTDOWN_WAIT_SERVERS,        /* SIGINT / WAIT_FOR_SERVERS: pause, exit when servers released */
+	SHUTDOWN_IMMEDIATE,           /* SIGQUIT, a second TERM/INT, SHUTDOWN */
 } ShutdownMode;
 
 #define CANCEL_HASH_SIZE 4096
@@ -338,6 +344,7 @@ typedef struct Runtime {
 	int client_count;             /* all clients, for max_client_conn */
 	uint64_t next_client_id, next_server_id;
 	bool paused;                  /* global PAUSE */
+	bool suspended;               /* SUSPEND: no socket is read until RESUME */
 	ShutdownMode shutdown;
 	usec_t start_time;
 	usec_t now;                   /* cached monotonic time, updated each loop turn */

@@ -11,6 +11,7 @@
 
 #include "lagoon.h"
 #include "objects.h"
+#include "admin.h"
 #include "listen.h"
 #include "log.h"
 #include "monitor.h"
@@ -66,18 +67,23 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		log_info("got SIGHUP, reloading %s", lg.config_path);
 		(void)lagoon_reload(err, sizeof(err));
 		break;
+	case SIGTERM:
 	case SIGINT:
+		/* PgBouncer 1.23's modes: TERM waits for the clients, INT for
+		 * the servers; a second TERM or INT exits at once */
 		if (lg.shutdown != SHUTDOWN_NONE) {
-			log_info("got second SIGINT, exiting now");
+			log_info("got a second SIG%s, exiting now", sig == SIGTERM ? "TERM" : "INT");
 			lagoon_shutdown(SHUTDOWN_IMMEDIATE);
-		} else {
-			log_info("got SIGINT, waiting for clients to leave");
+		} else if (sig == SIGTERM) {
+			log_info("got SIGTERM, waiting for clients to leave");
 			lagoon_shutdown(SHUTDOWN_WAIT_CLIENTS);
+		} else {
+			log_info("got SIGINT, waiting for server connections to be released");
+			lagoon_shutdown(SHUTDOWN_WAIT_SERVERS);
 		}
 		break;
-	case SIGTERM:
 	case SIGQUIT:
-		log_info("got SIG%s, exiting now", sig == SIGTERM ? "TERM" : "QUIT");
+		log_info("got SIGQUIT, exiting now");
 		lagoon_shutdown(SHUTDOWN_IMMEDIATE);
 		break;
 	case SIGUSR1:
@@ -259,6 +265,7 @@ int main(int argc, char **argv)
 		if (event_base_loop(lg.base, EVLOOP_ONCE) < 0)
 			die("event loop failed");
 		objects_run_deferred();
+		admin_run_waits();
 		objects_reap();
 	}
 	monitor_stop();

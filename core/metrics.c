@@ -77,6 +77,41 @@ static void metrics_sec(struct evbuffer *out, const char *name, const char *cons
 	evbuffer_add_printf(out, " %" PRIu64 ".%06" PRIu64 "\n", us / 1000000, us % 1000000);
 }
 
+/* One histogram sample set: name_bucket{labels,le="..."} with cumulative
+ * counts cum[0..nb) at the bounds le_ns[] (nanoseconds, printed in
+ * seconds), the +Inf bucket (= count), name_sum and name_count. */
+static void metrics_histogram(struct evbuffer *out, const char *name, const char *const *labels,
+                              const uint64_t *le_ns, const uint64_t *cum, int nb,
+                              uint64_t count, uint64_t sum_ns)
+{
+	const char *l[16];
+	char bname[128], le[32];
+	int k = 0;
+
+	while (labels && labels[k] && k < 12) {
+		l[k] = labels[k];
+		l[k + 1] = labels[k + 1];
+		k += 2;
+	}
+	l[k] = "le";
+	l[k + 1] = le;
+	l[k + 2] = NULL;
+	snprintf(bname, sizeof(bname), "%s_bucket", name);
+	for (int i = 0; i <= nb; i++) {
+		if (i < nb)
+			snprintf(le, sizeof(le), "%g", (double)le_ns[i] / 1e9);
+		else
+			snprintf(le, sizeof(le), "+Inf");
+		metrics_u64(out, bname, l, i < nb ? cum[i] : count);
+	}
+	l[k] = NULL;
+	snprintf(bname, sizeof(bname), "%s_sum", name);
+	metrics_sample_start(out, bname, l);
+	evbuffer_add_printf(out, " %" PRIu64 ".%09" PRIu64 "\n", sum_ns / 1000000000u, sum_ns % 1000000000u);
+	snprintf(bname, sizeof(bname), "%s_count", name);
+	metrics_u64(out, bname, l, count);
+}
+
 static const char *metrics_role_name(const Backend *be)
 {
 	return be->role == BE_ROLE_PRIMARY ? "primary" : be->role == BE_ROLE_REPLICA ? "replica" : "unknown";
@@ -134,29 +169,6 @@ static void metrics_pools(struct evbuffer *out)
 	}
 }
 
-/* Pool stat_* totals of one database, as SHOW STATS adds them up. */
-typedef struct MetricsStats {
-	uint64_t xact, query, recv, sent, xact_us, wait_us;
-} MetricsStats;
-
-static void metrics_stats_of(const Database *db, MetricsStats *st)
-{
-	const ListNode *n;
-
-	memset(st, 0, sizeof(*st));
-	list_for_each(n, &lg.pools) {
-		const Pool *p = list_entry(n, Pool, node);
-		if (p->db != db)
-			continue;
-		st->xact += p->stat_xact_count;
-		st->query += p->stat_query_count;
-		st->recv += p->stat_bytes_in;
-		st->sent += p->stat_bytes_out;
-		st->xact_us += p->stat_xact_time_us;
-		st->wait_us += p->stat_wait_time_us;
-	}
-}
-
 static void metrics_stats(struct evbuffer *out)
 {
 	static const struct {
@@ -165,21 +177,25 @@ static void metrics_stats(struct evbuffer *out)
 		bool seconds;
 	} fams[] = {
 		{ "lagoon_transactions_total", "Transactions pooled (SHOW STATS total_xact_count).",
-		  offsetof(MetricsStats, xact), false },
+		  offsetof(StatsTotals, xact), false },
 		{ "lagoon_queries_total", "Queries pooled (SHOW STATS total_query_count).",
-		  offsetof(MetricsStats, query), false },
+		  offsetof(StatsTotals, query), false },
+		{ "lagoon_server_assignments_total", "Server connections given to clients (SHOW STATS total_server_assignment_count).",
+		  offsetof(StatsTotals, assign), false },
 		{ "lagoon_received_bytes_total", "Bytes received from clients (SHOW STATS total_received).",
-		  offsetof(MetricsStats, recv), false },
+		  offsetof(StatsTotals, recv), false },
 		{ "lagoon_sent_bytes_total", "Bytes sent to clients (SHOW STATS total_sent).",
-		  offsetof(MetricsStats, sent), false },
+		  offsetof(StatsTotals, sent), false },
 		{ "lagoon_transaction_time_seconds_total", "Time spent in transactions (SHOW STATS total_xact_time).",
-		  offsetof(MetricsStats, xact_us), true },
+		  offsetof(StatsTotals, xact_time), true },
+		{ "lagoon_query_time_seconds_total", "Time spent in queries (SHOW STATS total_query_time).",
+		  offsetof(StatsTotals, query_time), true },
 		{ "lagoon_wait_time_seconds_total", "Time clients waited for a server (SHOW STATS total_wait_time).",
-		  offsetof(MetricsStats, wait_us), true },
+		  offsetof(StatsTotals, wait_time), true },
 	};
 	const ListNode *n;
 	size_t ndb = 0, i = 0;
-	MetricsStats *all;
+	StatsTotals *all;
 
 	list_for_each(n, &lg.databases)
 		ndb++;
@@ -187,7 +203,7 @@ static void metrics_stats(struct evbuffer *out)
 	if (!all)
 		return;
 	list_for_each(n, &lg.databases)
-		metrics_stats_of(list_entry(n, Database, node), &all[i++]);
+		stats_of_db(list_entry(n, Database, node), &all[i++], NULL);
 	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
 		metrics_family(out, fams[f].name, "counter", fams[f].help);
 		i = 0;
@@ -205,8 +221,78 @@ static void metrics_stats(struct evbuffer *out)
 	free(all);
 }
 
+/* Transaction, query and wait times per database (stats.h histograms). */
+static void metrics_latency(struct evbuffer *out)
+{
+	static const struct { const char *name, *help; } fams[STATS_H_COUNT] = {
+		[STATS_H_XACT] = { "lagoon_transaction_duration_seconds",
+		                   "Time from a transaction's first message to its server's release." },
+		[STATS_H_QUERY] = { "lagoon_query_duration_seconds",
+		                    "Time from a query to its ReadyForQuery." },
+		[STATS_H_WAIT] = { "lagoon_client_wait_seconds",
+		                   "Time a client waited for a server connection, per assignment (0 when none)." },
+	};
+	uint64_t le_ns[STATS_HIST_BOUNDS], cum[STATS_HIST_BOUNDS];
+	const ListNode *n;
+
+	for (int i = 0; i < STATS_HIST_BOUNDS; i++)
+		le_ns[i] = stats_hist_bounds_us[i] * 1000;
+	for (int f = 0; f < STATS_H_COUNT; f++) {
+		metrics_family(out, fams[f].name, "histogram", fams[f].help);
+		list_for_each(n, &lg.databases) {
+			const Database *db = list_entry(n, Database, node);
+			const StatsHist *h = &db->hist[f];
+			const char *l[] = { "database", db->name, NULL };
+			uint64_t run = 0;
+			if (db->admin)
+				continue;
+			for (int i = 0; i < STATS_HIST_BOUNDS; i++)
+				cum[i] = run += h->count[i];
+			metrics_histogram(out, fams[f].name, l, le_ns, cum, STATS_HIST_BOUNDS,
+			                  run + h->count[STATS_HIST_BOUNDS], h->sum_us * 1000);
+		}
+	}
+}
+
+/* The routing plugin of each database: route() latency and its state. */
+static void metrics_plugins(struct evbuffer *out)
+{
+	static const uint64_t le_ns[] = { 250, 500, 1000, 2500, 5000, 10000, 25000, 50000,
+	                                  100000, 1000000, 10000000 };
+	enum { NB = sizeof(le_ns) / sizeof(le_ns[0]) };
+	uint64_t cum[NB];
+	const ListNode *n;
+
+	metrics_family(out, "lagoon_plugin_route_duration_seconds", "histogram",
+	               "Time of the routing plugin's route() calls (buckets within 1/16).");
+	list_for_each(n, &lg.databases) {
+		const Database *db = list_entry(n, Database, node);
+		router_info info;
+		if (!db->router)
+			continue;
+		router_get_info(db->router, &info);
+		const char *l[] = { "database", db->name, "plugin", db->router_name, NULL };
+		for (int i = 0; i < NB; i++)
+			cum[i] = router_calls_le(db->router, le_ns[i]);
+		metrics_histogram(out, "lagoon_plugin_route_duration_seconds", l, le_ns, cum, NB,
+		                  info.calls, info.sum_ns);
+	}
+	metrics_family(out, "lagoon_plugin_up", "gauge",
+	               "1 while the routing plugin is used, 0 once its circuit breaker opened (SHOW PLUGINS state).");
+	list_for_each(n, &lg.databases) {
+		const Database *db = list_entry(n, Database, node);
+		router_info info;
+		if (!db->router)
+			continue;
+		router_get_info(db->router, &info);
+		const char *l[] = { "database", db->name, "plugin", db->router_name, NULL };
+		metrics_u64(out, "lagoon_plugin_up", l, !info.off);
+	}
+}
+
 /* Which per-backend family metrics_backend_value() prints. */
-enum { MB_UP, MB_LAG_BYTES, MB_LAG_SEC, MB_AGE, MB_XACT, MB_COUNT };
+enum { MB_UP, MB_LAG_BYTES, MB_LAG_SEC, MB_AGE, MB_XACT, MB_PROBES, MB_PROBE_FAIL, MB_WRITE,
+       MB_COUNT };
 
 static void metrics_backend_value(struct evbuffer *out, int which, const Backend *be)
 {
@@ -234,6 +320,15 @@ static void metrics_backend_value(struct evbuffer *out, int which, const Backend
 	case MB_XACT:
 		metrics_u64(out, "lagoon_backend_transactions_total", l, be->xact_routed);
 		break;
+	case MB_PROBES:
+		metrics_u64(out, "lagoon_backend_probes_total", l, be->probes);
+		break;
+	case MB_PROBE_FAIL:
+		metrics_u64(out, "lagoon_backend_probe_failures_total", l, be->probe_failures);
+		break;
+	case MB_WRITE:
+		metrics_u64(out, "lagoon_backend_write_target", l, db_write_backend(be->db) == be);
+		break;
 	}
 }
 
@@ -245,6 +340,9 @@ static void metrics_backends(struct evbuffer *out)
 		{ "lagoon_backend_lag_seconds", "gauge", "How long ago the primary was at the replica's replay position." },
 		{ "lagoon_backend_sample_age_seconds", "gauge", "Time since the last good probe of the backend." },
 		{ "lagoon_backend_transactions_total", "counter", "Transactions that ran on the backend (SHOW BACKENDS xact_routed)." },
+		{ "lagoon_backend_probes_total", "counter", "Monitor probes of the backend." },
+		{ "lagoon_backend_probe_failures_total", "counter", "Monitor probes of the backend that failed (SHOW BACKENDS probe_failures)." },
+		{ "lagoon_backend_write_target", "gauge", "1 for the backend writes go to now (SHOW BACKENDS is_write_target)." },
 	};
 	const ListNode *n;
 
@@ -315,8 +413,10 @@ static void metrics_on_request(struct evhttp_request *req, void *arg)
 	metrics_u64(out, "lagoon_build_info", ver, 1);
 	metrics_pools(out);
 	metrics_stats(out);
+	metrics_latency(out);
 	metrics_backends(out);
 	metrics_routing(out);
+	metrics_plugins(out);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	                  "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(req, HTTP_OK, "OK", out);

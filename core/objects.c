@@ -822,42 +822,6 @@ static void janitor_free_dead(void)
 	}
 }
 
-/* Every stats_period: one log line with the rates since the last one. */
-static void janitor_stats(void)
-{
-	static usec_t last;
-	static uint64_t prev[6];
-	uint64_t cur[6] = {0, 0, 0, 0, 0, 0};
-	ListNode *n;
-	double secs;
-
-	if (!last) {
-		last = lg.now;
-		return;
-	}
-	if (lg.cfg->stats_period <= 0 || lg.now - last < lg.cfg->stats_period)
-		return;
-	list_for_each(n, &lg.pools) {
-		Pool *p = list_entry(n, Pool, node);
-		cur[0] += p->stat_xact_count;
-		cur[1] += p->stat_query_count;
-		cur[2] += p->stat_bytes_in;
-		cur[3] += p->stat_bytes_out;
-		cur[4] += p->stat_xact_time_us;
-		cur[5] += p->stat_wait_time_us;
-	}
-	secs = (double)(lg.now - last) / 1e6;
-	if (lg.cfg->log_stats)
-		log_info("stats: %.0f xacts/s, %.0f queries/s, in %.0f B/s, out %.0f B/s, "
-		         "xact %.0f us, wait %.0f us", (double)(cur[0] - prev[0]) / secs,
-		         (double)(cur[1] - prev[1]) / secs, (double)(cur[2] - prev[2]) / secs,
-		         (double)(cur[3] - prev[3]) / secs,
-		         cur[0] > prev[0] ? (double)(cur[4] - prev[4]) / (double)(cur[0] - prev[0]) : 0.0,
-		         cur[0] > prev[0] ? (double)(cur[5] - prev[5]) / (double)(cur[0] - prev[0]) : 0.0);
-	memcpy(prev, cur, sizeof(prev));
-	last = lg.now;
-}
-
 void janitor_run(void)
 {
 	ListNode *n, *t;
@@ -872,7 +836,7 @@ void janitor_run(void)
 		pool_activate(p);
 	}
 	janitor_free_dead();
-	janitor_stats();
+	stats_refresh();
 	if (lg.shutdown == SHUTDOWN_WAIT_CLIENTS || lg.shutdown == SHUTDOWN_WAIT_SERVERS) {
 		bool any = false;
 		list_for_each(n, &lg.pools) {
@@ -1077,7 +1041,7 @@ bool lagoon_reload(char *err, size_t errlen)
 
 bool lagoon_is_paused(const Database *db)
 {
-	return lg.paused || (db && db->paused) || lg.shutdown == SHUTDOWN_WAIT_SERVERS;
+	return lg.paused || lg.suspended || (db && db->paused) || lg.shutdown == SHUTDOWN_WAIT_SERVERS;
 }
 
 static void close_idle_servers(Database *db)
@@ -1107,10 +1071,98 @@ void lagoon_pause(Database *db)
 	log_info("pause %s", db ? db->name : "all databases");
 }
 
+/* Servers of db's pools (NULL: of every database), all states. */
+static int db_server_total(const Database *db)
+{
+	const ListNode *n;
+	int count = 0;
+
+	list_for_each(n, &lg.pools) {
+		const Pool *p = list_entry(n, Pool, node);
+		if (!db || p->db == db)
+			count += pool_server_count(p);
+	}
+	return count;
+}
+
+bool lagoon_pause_done(Database *db)
+{
+	close_idle_servers(db);
+	return db_server_total(db) == 0;
+}
+
+void objects_each_socket(bool admin_too, ObjectsVisit fn, void *arg)
+{
+	ListNode *n, *m, *t;
+
+	list_for_each_safe(m, t, &lg.login_clients)
+		fn(list_entry(m, Client, node), NULL, arg);
+	list_for_each(n, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		List *cl[3] = { &p->active_clients, &p->waiting_clients, &p->login_wait_clients };
+		for (int i = 0; i < 3 && (admin_too || !p->db->admin); i++)
+			list_for_each_safe(m, t, cl[i])
+				fn(list_entry(m, Client, node), NULL, arg);
+		for (int b = 0; b < p->db->nbackends; b++) {
+			PoolBackend *pb = &p->be[b];
+			List *sl[5] = { &pb->active_servers, &pb->idle_servers, &pb->used_servers,
+			                &pb->tested_servers, &pb->login_servers };
+			for (int i = 0; i < 5; i++)
+				list_for_each_safe(m, t, sl[i])
+					fn(NULL, list_entry(m, Server, node), arg);
+		}
+	}
+}
+
+static void suspend_one(Client *c, Server *s, void *arg)
+{
+	sbuf_suspend(c ? &c->sbuf : &s->sbuf, *(bool *)arg);
+}
+
+/* Every non-admin client and every server, suspended or resumed. */
+static void suspend_sockets(bool on)
+{
+	objects_each_socket(false, suspend_one, &on);
+}
+
+void lagoon_suspend(void)
+{
+	lg.suspended = true;
+	listen_suspend(true);
+	suspend_sockets(true);
+	log_info("suspend: no socket is read until RESUME");
+}
+
+bool lagoon_suspend_flushed(void)
+{
+	const ListNode *n, *m;
+
+	list_for_each(n, &lg.pools) {
+		const Pool *p = list_entry(n, Pool, node);
+		const List *cl[2] = { &p->active_clients, &p->waiting_clients };
+		if (p->db->admin)
+			continue;
+		for (int i = 0; i < 2; i++)
+			list_for_each(m, cl[i])
+				if (sbuf_output_pending(&list_entry(m, Client, node)->sbuf))
+					return false;
+		for (int b = 0; b < p->db->nbackends; b++)
+			list_for_each(m, &p->be[b].active_servers)
+				if (sbuf_output_pending(&list_entry(m, Server, node)->sbuf))
+					return false;
+	}
+	return true;
+}
+
 void lagoon_resume(Database *db)
 {
 	ListNode *n;
 
+	if (!db && lg.suspended) {
+		lg.suspended = false;
+		listen_suspend(false);
+		suspend_sockets(false);
+	}
 	if (db)
 		db->paused = false;
 	else {

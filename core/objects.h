@@ -61,11 +61,25 @@ void cancel_register(Client *c);
 void cancel_unregister(Client *c);
 Client *cancel_lookup(uint32_t pid, uint32_t key);
 
+/* Call fn for every client (logging in too; the admin console's only with
+ * admin_too) and every server: (c, NULL) or (NULL, s).  fn must not
+ * free other objects than the one it is given. */
+typedef void (*ObjectsVisit)(Client *c, Server *s, void *arg);
+void objects_each_socket(bool admin_too, ObjectsVisit fn, void *arg);
+
 /* Operations (admin console, signals). */
 bool lagoon_reload(char *err, size_t errlen);
 void lagoon_shutdown(ShutdownMode mode);
 void lagoon_pause(Database *db);             /* NULL = all */
-void lagoon_resume(Database *db);
+void lagoon_resume(Database *db);            /* also ends SUSPEND when db is NULL */
+/* PAUSE's progress: close db's idle servers (NULL = all databases); true
+ * once none of its servers is left. */
+bool lagoon_pause_done(Database *db);
+/* SUSPEND: stop accepting and stop reading every socket but the admin
+ * console's; RESUME ends it. */
+void lagoon_suspend(void);
+/* true when no client or server has bytes read but not yet written. */
+bool lagoon_suspend_flushed(void);
 bool lagoon_is_paused(const Database *db);
 void lagoon_kill_db(Database *db);           /* close all clients and servers */
 void lagoon_reconnect(Database *db);         /* mark servers close_needed; NULL = all */

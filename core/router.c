@@ -58,6 +58,7 @@ struct router_instance {
 	uint64_t      calls;
 	uint64_t      by_reason[ROUTER_R_COUNT];
 	uint64_t      max_ns;
+	uint64_t      sum_ns;        /* all route() times added up */
 	uint64_t      hist[HIST_BUCKETS];
 	uint64_t      last_log_ns;   /* rate limit of warnings */
 	uint64_t      pending_suppressed;
@@ -118,6 +119,7 @@ static uint64_t hist_percentile(const router_instance *inst, unsigned pct)
 static void hist_add(router_instance *inst, uint64_t ns)
 {
 	inst->hist[hist_index(ns)]++;
+	inst->sum_ns += ns;
 	if (ns > inst->max_ns)
 		inst->max_ns = ns;
 }
@@ -696,4 +698,14 @@ void router_get_info(const router_instance *inst, router_info *out)
 	out->p50_ns = hist_percentile(inst, 50);
 	out->p99_ns = hist_percentile(inst, 99);
 	out->max_ns = inst->max_ns;
+	out->sum_ns = inst->sum_ns;
+}
+
+uint64_t router_calls_le(const router_instance *inst, uint64_t ns)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; inst && i < HIST_BUCKETS && hist_upper(i) <= ns; i++)
+		n += inst->hist[i];
+	return n;
 }

@@ -61,6 +61,7 @@ typedef struct router_info {
 	uint64_t    errors;        /* = by_reason[ROUTER_R_ERROR] */
 	uint64_t    log_suppressed;/* log lines dropped by the rate limit */
 	uint64_t    p50_ns, p99_ns, max_ns;  /* route() time (p50/p99 within 1/16) */
+	uint64_t    sum_ns;        /* route() times added up */
 } router_info;
 
 /* Default consecutive failures (errors or invalid answers) that switch an
@@ -108,6 +109,9 @@ void router_set_breaker(router_instance *inst, unsigned threshold);
 void router_rearm(router_instance *inst);
 
 void router_get_info(const router_instance *inst, router_info *out);
+/* route() calls that took at most ns (a histogram bucket for the metrics
+ * endpoint; a call within 1/16 below ns may be counted in the next one). */
+uint64_t router_calls_le(const router_instance *inst, uint64_t ns);
 const char *router_reason_name(router_reason r);
 
 /* The core's monotonic clock in ns (what host->now_ns returns). */

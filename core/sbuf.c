@@ -64,6 +64,12 @@ void sbuf_release_cache(void)
 	sb_cache_len = 0;
 }
 
+void sbuf_cache_info(uint32_t *bufsize, int *cached)
+{
+	*bufsize = sb_bufsize;
+	*cached = sb_cache_len;
+}
+
 static bool sb_get_buf(SBuf *sb)
 {
 	if (sb->buf)
@@ -128,7 +134,7 @@ static void sb_update_ev(SBuf *sb)
 	if (sb->connecting)
 		want |= EV_WRITE;
 	else {
-		if (sb->reading && !sb->paused && !sb->blocked)
+		if (sb->reading && !sb->paused && !sb->blocked && !sb->suspended)
 			want |= EV_READ;
 		if (sb->out_pos < sb->out_len || sb->want_write)
 			want |= EV_WRITE;
@@ -231,6 +237,12 @@ void sbuf_continue(SBuf *sb)
 		sbuf_kick(sb);
 }
 
+void sbuf_suspend(SBuf *sb, bool on)
+{
+	sb->suspended = on;
+	sb_update_ev(sb);
+}
+
 /* Process already-buffered bytes from the event loop, not from the caller's stack. */
 void sbuf_kick(SBuf *sb)
 {
@@ -266,6 +278,11 @@ bool sbuf_is_empty(const SBuf *sb)
 bool sbuf_forward_pending(const SBuf *sb)
 {
 	return (sb->buf && sb->done < sb->parse) || sb->pkt_remain > 0;
+}
+
+bool sbuf_output_pending(const SBuf *sb)
+{
+	return (sb->buf && sb->done < sb->parse) || sb->out_pos < sb->out_len;
 }
 
 uint32_t sbuf_unparsed(const SBuf *sb)
@@ -520,7 +537,7 @@ static void sb_read(SBuf *sb)
 		uint32_t room;
 		ssize_t n;
 
-		if (sb->closed || sb->paused || sb->blocked || !sb->reading)
+		if (sb->closed || sb->paused || sb->blocked || sb->suspended || !sb->reading)
 			return;
 		if (!sb_get_buf(sb)) {
 			sb->event(sb, SBUF_EV_EOF);

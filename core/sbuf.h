@@ -66,6 +66,7 @@ struct SBuf {
 	bool startup;        /* untyped packets (startup phase) */
 	bool reading;        /* read interest on */
 	bool paused;         /* owner stopped reading (SBUF_PAUSE / backpressure) */
+	bool suspended;      /* admin SUSPEND: no reads from the socket until RESUME */
 	bool blocked;        /* our forwarded data waits for dst to drain */
 	bool connecting;
 	bool closed;
@@ -95,6 +96,8 @@ struct SBuf {
 /* Global buffer size and per-wakeup loop cap (from pkt_buf / sbuf_loopcnt). */
 void sbuf_set_params(uint32_t bufsize, int loopcnt, uint32_t max_pkt);
 void sbuf_release_cache(void);
+/* SHOW MEM: the standard buffer size and how many free ones are cached. */
+void sbuf_cache_info(uint32_t *bufsize, int *cached);
 
 void sbuf_init(SBuf *sb, sbuf_proto_fn proto, sbuf_event_fn event);
 /* Take over an accepted socket (non-blocking is set here) and start reading. */
@@ -109,12 +112,17 @@ bool sbuf_send_local(SBuf *sb, const void *data, size_t len);
 /* Stop / resume reading from this socket. */
 void sbuf_pause(SBuf *sb);
 void sbuf_continue(SBuf *sb);
+/* SUSPEND / RESUME: stop or restart reading from the socket.  Bytes
+ * already buffered still go out; independent of sbuf_pause(). */
+void sbuf_suspend(SBuf *sb, bool on);
 /* Link a forwarding destination (NULL to unlink). */
 void sbuf_set_dst(SBuf *sb, SBuf *dst);
 /* true if nothing is buffered for sending, in either direction we own. */
 bool sbuf_is_empty(const SBuf *sb);
 /* true while bytes this side forwarded have not all reached its peer */
 bool sbuf_forward_pending(const SBuf *sb);
+/* true while bytes already read (or made locally) wait to be written */
+bool sbuf_output_pending(const SBuf *sb);
 /* bytes held unparsed (e.g. a waiting client's first query) */
 uint32_t sbuf_unparsed(const SBuf *sb);
 /* Process what is already buffered (after a pause ends). */

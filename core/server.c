@@ -510,7 +510,8 @@ bool server_link(Server *s, Client *c)
 	s->pool->be[s->backend->index].xact_count++;
 	sbuf_set_dst(&c->sbuf, &s->sbuf);
 	sbuf_set_dst(&s->sbuf, &c->sbuf);
-	s->pool->stat_assign_count++;
+	stats_assigned(s->pool, c->wait_start ? (uint64_t)(lg.now - c->wait_start) : 0);
+	c->wait_start = 0;
 	n = varcache_diff_sql(&c->vars, &s->vars, sql, sizeof(sql));
 	if (n < 0) {
 		slog_msg(LOG_LVL_WARNING, s, "client parameters too long to apply");
@@ -549,7 +550,7 @@ void server_release(Server *s)
 		routing_txn_end(c, s->backend, NULL);
 		client_drop_retry(c);
 		if (c->xact_start)
-			p->stat_xact_time_us += (uint64_t)(lg.now - c->xact_start);
+			stats_xact_done(p, (uint64_t)(lg.now - c->xact_start));
 		c->xact_start = 0;
 		c->link = NULL;
 		sbuf_set_dst(&c->sbuf, NULL);
@@ -710,11 +711,8 @@ static SBufAction server_ready(Server *s, const SBufMsg *msg)
 		s->pending_rfq--;
 	s->txn_done = s->tx_status == 'I' && s->pending_rfq == 0;
 	s->in_copy_in = s->in_copy_out = false;
-	s->pool->stat_query_count++;
-	if (s->tx_status == 'I')
-		s->pool->stat_xact_count++;
-	if (c && c->query_start)
-		s->pool->stat_query_time_us += (uint64_t)(lg.now - c->query_start);
+	stats_query_done(s->pool, c && c->query_start ? (uint64_t)(lg.now - c->query_start) : 0,
+	                 s->tx_status == 'I');
 	if (s->tx_status != 'I' && pool_mode_of(s->pool) == POOL_MODE_STATEMENT && c) {
 		client_fatal(c, "08P01", "transaction blocks not allowed in statement pooling mode");
 		return s->state == SV_JUSTFREE ? SBUF_STOP : SBUF_SKIP;

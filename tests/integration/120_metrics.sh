@@ -4,7 +4,9 @@
 # text exposition format, each family has HELP and TYPE, the backends show
 # with their roles, the counters cover the transactions run, the server
 # counts agree with SHOW POOLS, other paths give 404, and a port already in
-# use is a start-up error naming the address.
+# use is a start-up error naming the address.  Under a pgbench run the
+# scrapes pass `promtool check metrics`, the counters and histograms grow,
+# and each histogram's _count agrees with its counter.
 . "$(dirname "$0")/lib.sh"
 lg_cluster_up
 lg_require_bin
@@ -37,9 +39,16 @@ lg_free_port || bail "no free port"; MPORT=$LG_FREE_PORT
 # later; lagoon's pool for it stays)
 LG_USERLIST="$(lg_default_userlist)
 \"we\"\"ird\\user\" \"weird_pass\""
-LG_DATABASES_EXTRA="trio = host=127.0.0.1 port=$LG_PGPORT,$((LG_PGPORT + 1)),$((LG_PGPORT + 2)) dbname=postgres"
+LG_DATABASES_EXTRA="trio = host=127.0.0.1 port=$LG_PGPORT,$((LG_PGPORT + 1)),$((LG_PGPORT + 2)) dbname=postgres router=roundrobin"
+lg_tmpdir
+PLUGDIR=$LG_DIR/plugins
+mkdir -p "$PLUGDIR"
+so=$LG_BUILD_DIR/plugins/roundrobin/.libs/roundrobin.so
+[[ -f "$so" ]] || bail "plugin not built: $so (run make)"
+ln -s "$so" "$PLUGDIR/roundrobin.so"
 lg_start metrics "metrics_listen_addr = 127.0.0.1
-metrics_listen_port = $MPORT" || bail "pooler did not start"
+metrics_listen_port = $MPORT
+plugin_dir = $PLUGDIR" || bail "pooler did not start"
 URL=http://127.0.0.1:$MPORT
 
 # the monitor has found the primary and both replicas
@@ -70,6 +79,7 @@ bad=$(awk '
     /^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* / { if ($2 == "TYPE") typed[$3] = 1; else helped[$3] = 1; next }
     /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\[\\"n])*"(,[a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\[\\"n])*")*\})? -?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/ {
         name = $0; sub(/[{ ].*/, "", name)
+        if (!(name in typed)) { fam = name; sub(/_(bucket|sum|count)$/, "", fam); if (fam in typed) name = fam }
         if (!(name in typed) || !(name in helped)) print "no HELP/TYPE before: " $0
         next }
     { print "unparsable: " $0 }' "$B")
@@ -122,6 +132,55 @@ done
 cl=$(awk -F'|' 'NR == 1 { for (i = 1; i <= NF; i++) { c[$i] = i }; next }
     $c["database"] == "pgbouncer" && $c["user"] == "admin" { s += $c["cl_active"] } END { print s + 0 }' <<<"$pools")
 cmp_ok "$cl" -ge 1 "SHOW POOLS counts the admin console client"
+
+# ---- under a pgbench run ----------------------------------------------------
+# metric VALUE of one sample line (exact name and labels) in FILE
+mval() { awk -v k="$1" 'index($0, k " ") == 1 { print $NF }' "$2"; }
+if command -v promtool >/dev/null 2>&1; then have_promtool=1; else
+    have_promtool=0; diag "promtool not installed (Debian package prometheus)"; fi
+printf 'select 1;\n' > "$LG_DIR/one.sql"
+lg_pgbench -n -f "$LG_DIR/one.sql" -c 4 -j 2 -T 8 trio > "$LG_DIR/pgbench.out" 2>&1 &
+pgb=$!
+lg_wait_for "http_get '$URL/metrics' '$LG_DIR/w.txt' && grep -q 'lagoon_transactions_total{database=\"trio\"} [1-9]' '$LG_DIR/w.txt'" 20
+S1=$LG_DIR/scrape1.txt S2=$LG_DIR/scrape2.txt
+http_get "$URL/metrics" "$S1" >/dev/null
+sleep 2
+http_get "$URL/metrics" "$S2" >/dev/null
+kill -0 "$pgb" 2>/dev/null; ok $? "pgbench was still running during both scrapes"
+wait "$pgb"; rc=$?
+is "$rc" 0 "pgbench through trio succeeds" || diag_file "$LG_DIR/pgbench.out"
+for f in "$S1" "$S2"; do
+    if (( have_promtool )); then
+        out=$(promtool check metrics < "$f" 2>&1); rc=$?
+        is "$rc" 0 "promtool check metrics accepts the scrape $(basename "$f")" || diag "$out"
+        is "$out" "" "promtool has no lint complaints about $(basename "$f")"
+    else
+        skip "promtool not installed" 2
+    fi
+done
+for k in 'lagoon_transactions_total{database="trio"}' 'lagoon_queries_total{database="trio"}' \
+         'lagoon_received_bytes_total{database="trio"}' 'lagoon_sent_bytes_total{database="trio"}' \
+         'lagoon_query_duration_seconds_count{database="trio"}' \
+         'lagoon_transaction_duration_seconds_count{database="trio"}' \
+         'lagoon_client_wait_seconds_count{database="trio"}' \
+         'lagoon_plugin_route_duration_seconds_count{database="trio",plugin="roundrobin"}'; do
+    a=$(mval "$k" "$S1"); b=$(mval "$k" "$S2")
+    cmp_ok "${b:-0}" -gt "${a:-0}" "$k grows under load (${a:-none} -> ${b:-none})"
+done
+is "$(mval 'lagoon_query_duration_seconds_count{database="trio"}' "$S2")" \
+   "$(mval 'lagoon_queries_total{database="trio"}' "$S2")" \
+   "the query-time histogram counts every query (_count = lagoon_queries_total)"
+is "$(mval 'lagoon_client_wait_seconds_count{database="trio"}' "$S2")" \
+   "$(mval 'lagoon_server_assignments_total{database="trio"}' "$S2")" \
+   "the wait histogram has one observation per server assignment"
+is "$(mval 'lagoon_query_duration_seconds_bucket{database="trio",le="+Inf"}' "$S2")" \
+   "$(mval 'lagoon_query_duration_seconds_count{database="trio"}' "$S2")" \
+   "the +Inf bucket equals _count"
+mono=$(awk '/^lagoon_query_duration_seconds_bucket\{database="trio"/ { if ($NF + 0 < prev) bad = 1; prev = $NF + 0 } END { print bad + 0 }' "$S2")
+is "$mono" 0 "the query-time buckets are cumulative (never decrease)"
+is "$(mval 'lagoon_plugin_up{database="trio",plugin="roundrobin"}' "$S2")" 1 "lagoon_plugin_up for trio's roundrobin"
+cmp_ok "$(mval 'lagoon_backend_probes_total{database="trio",backend="127.0.0.1:'"$LG_PGPORT"'"}' "$S2")" -ge 1 \
+    "lagoon_backend_probes_total counts the monitor's probes"
 
 # other paths
 res=$(http_get "$URL/nope" "$LG_DIR/nope.txt")

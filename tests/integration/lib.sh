@@ -383,6 +383,9 @@ lg_cmd() {
 lg_stop_quiet() {
     local pid=$1 log=$2 out=$3 i
     if kill -0 "$pid" 2>/dev/null; then
+        # (a first TERM waits for connected clients; a second exits at once)
+        kill -TERM "$pid" 2>/dev/null
+        for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -TERM "$pid" 2>/dev/null
         for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
