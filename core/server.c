@@ -706,6 +706,9 @@ static SBufAction server_ready(Server *s, const SBufMsg *msg)
 		server_close(s, "bad ReadyForQuery length");
 		return SBUF_STOP;
 	}
+	/* the query and transaction times end here: a fresh clock (the
+	 * forwarding path does not read it per message) */
+	lg.now = get_time_usec();
 	s->tx_status = (char)msg->data[5];
 	if (s->pending_rfq > 0)
 		s->pending_rfq--;
