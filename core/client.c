@@ -305,6 +305,16 @@ static void client_keep_scram_keys(Client *c, User *u)
 	u->scram_keys_ok = true;
 }
 
+/* The admin console's peer check: over the Unix socket, from the OS user
+ * lagoon runs as, under an admin name ("pgbouncer", "lagoon" or one of
+ * admin_users) -- let in as admin without a password. */
+static bool client_admin_peer(const Client *c)
+{
+	return c->admin && c->is_unix && c->peer_uid == (uint32_t)getuid() &&
+		(config_list_contains(lg.cfg->admin_users, c->username) ||
+		 strcmp(c->username, "pgbouncer") == 0 || strcmp(c->username, "lagoon") == 0);
+}
+
 static void client_auth_ok(Client *c)
 {
 	c->auth_step = AUTH_STEP_NONE;
@@ -321,14 +331,15 @@ static void client_auth_ok(Client *c)
 		return;
 	}
 	if (c->admin) {
-		bool su = config_list_contains(lg.cfg->admin_users, c->username);
-		bool peer = c->is_unix && c->peer_uid == (uint32_t)getuid() &&
-			(su || strcmp(c->username, "pgbouncer") == 0 || strcmp(c->username, "lagoon") == 0);
-		if (!su && !peer && !config_list_contains(lg.cfg->stats_users, c->username)) {
+		bool su = config_list_contains(lg.cfg->admin_users, c->username) || client_admin_peer(c);
+		/* auth_type=any lets every name in, as PgBouncer does: read-only
+		 * unless it is one of admin_users */
+		if (!su && lg.cfg->auth_type != AUTH_TYPE_ANY &&
+		    !config_list_contains(lg.cfg->stats_users, c->username)) {
 			client_fatal(c, "28000", "not allowed");
 			return;
 		}
-		c->admin_superuser = su || peer;
+		c->admin_superuser = su;
 	}
 	c->user = user_get(c->username);
 	c->pool = c->user ? pool_get(c->db, c->user) : NULL;
@@ -391,9 +402,7 @@ static void client_start_auth(Client *c)
 	int type = lg.cfg->auth_type;
 	const char *secret = lg.authfile ? authfile_lookup(lg.authfile, c->username) : NULL;
 
-	if (c->admin && c->is_unix && c->peer_uid == (uint32_t)getuid() &&
-	    (config_list_contains(lg.cfg->admin_users, c->username) ||
-	     strcmp(c->username, "pgbouncer") == 0 || strcmp(c->username, "lagoon") == 0)) {
+	if (client_admin_peer(c)) {
 		client_auth_ok(c);
 		return;
 	}

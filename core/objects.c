@@ -822,6 +822,23 @@ static void janitor_free_dead(void)
 	}
 }
 
+/* Paused databases give up the servers released since (PAUSE, SIGUSR1,
+ * KILL, SHUTDOWN WAIT_FOR_SERVERS). */
+static void janitor_paused(void)
+{
+	ListNode *n;
+
+	if (lg.paused || lg.shutdown == SHUTDOWN_WAIT_SERVERS) {
+		(void)lagoon_pause_done(NULL);
+		return;
+	}
+	list_for_each(n, &lg.databases) {
+		Database *db = list_entry(n, Database, node);
+		if (db->paused)
+			(void)lagoon_pause_done(db);
+	}
+}
+
 void janitor_run(void)
 {
 	ListNode *n, *t;
@@ -836,6 +853,7 @@ void janitor_run(void)
 		pool_activate(p);
 	}
 	janitor_free_dead();
+	janitor_paused();
 	stats_refresh();
 	if (lg.shutdown == SHUTDOWN_WAIT_CLIENTS || lg.shutdown == SHUTDOWN_WAIT_SERVERS) {
 		bool any = false;

@@ -13,7 +13,7 @@
 #    socket as "pgbouncer" (peer check), not over TCP; the extended protocol
 #    is refused; the SET/SHOW drivers send on connect are answered
 #  - SHUTDOWN WAIT_FOR_CLIENTS keeps serving a connected client and exits
-#    when it leaves
+#    when it leaves; with auth_type = any other names get read-only access
 . "$(dirname "$0")/lib.sh"
 lg_cluster_up
 lg_require_bin
@@ -265,5 +265,14 @@ sess_wait c2 '^c2-served$'; ok $? "the connected client is still served"
 lg_alive; ok $? "lagoon still runs after serving it"
 sess_close c2
 lg_wait_for '! lg_alive' 20; ok $? "lagoon exits once the last client has left"
+
+# ---- auth_type = any: every name gets in, read-only unless in admin_users ----------
+lg_start admin_any "auth_type = any" || bail "second pooler did not start"
+out=$(PGPASSWORD=x "$PSQL" -X -At -h 127.0.0.1 -p "$LG_PORT" -U app -d pgbouncer -c "SHOW STATE" 2>&1); rc=$?
+is "$rc" 0 "with auth_type = any any user may SHOW" || diag "$out"
+out=$(PGPASSWORD=x "$PSQL" -X -At -h 127.0.0.1 -p "$LG_PORT" -U app -d pgbouncer -c "PAUSE" 2>&1); rc=$?
+isnt "$rc" 0 "but a user outside admin_users may not PAUSE"
+out=$(lg_admin "RECONNECT" 2>&1); rc=$?
+is "$rc:$out" 0: "admin_users keep full access"
 
 done_testing
