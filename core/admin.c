@@ -16,6 +16,12 @@
  * order, so exporters and dashboards written for PgBouncer keep working.
  * Counts come straight from the lengths of the state lists (lagoon.h).
  *
+ * PAUSE, WAIT_CLOSE and SUSPEND answer only once what they wait for has
+ * happened: the handler sets ctx->wait, the client stops being read
+ * (Client.admin_wait), and admin_run_waits(), called by the main loop
+ * after every turn, sends CommandComplete + ReadyForQuery when the
+ * condition holds.
+ *
  * Access: admin_users may run everything; stats_users only SHOW (and the
  * harmless SET/SHOW that drivers send when they connect).  The input is
  * untrusted: every copy is bounded and over-long words are refused.
@@ -474,7 +480,7 @@ static bool admin_show_help(AdminCtx *ctx)
 		"\tSHOW SOCKETS|ACTIVE_SOCKETS|MEM\n"
 		"\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|LISTS|STATE\n"
 		"\tSHOW PEERS|PEER_POOLS|DNS_HOSTS|DNS_ZONES\n"
-		"\tSHOW BACKENDS|PLUGINS|ROUTING\n"
+		"\tSHOW BACKENDS|PLUGINS|ROUTING|LATENCY\n"
 		"\tSET key = arg\n"
 		"\tRELOAD\n"
 		"\tPAUSE [<db>]\n"
@@ -1431,6 +1437,49 @@ static bool admin_show_totals(AdminCtx *ctx)
 	return admin_show_done(ctx);
 }
 
+/* SHOW LATENCY (lagoon): the histograms of stats.h per database, as counts
+ * and percentiles (the upper bound of the bucket, in microseconds; NULL
+ * past the last bound). */
+static void admin_row_pct(AdminRow *r, uint64_t us)
+{
+	if (us == UINT64_MAX)
+		admin_row_text(r, NULL);
+	else
+		admin_row_uint(r, us);
+}
+
+static bool admin_show_latency(AdminCtx *ctx)
+{
+	static const AdminCol cols[] = {
+		{ "database", T_TEXT }, { "kind", T_TEXT }, { "count", T_INT8 }, { "avg_us", T_INT8 },
+		{ "p50_us", T_INT8 }, { "p90_us", T_INT8 }, { "p99_us", T_INT8 },
+	};
+	static const char *const kinds[STATS_H_COUNT] = { "xact", "query", "wait" };
+	const ListNode *n;
+
+	admin_describe(ctx, cols, NCOLS(cols));
+	list_for_each(n, &lg.databases) {
+		const Database *db = list_entry(n, Database, node);
+		if (db->admin)
+			continue;
+		for (int k = 0; k < STATS_H_COUNT; k++) {
+			const StatsHist *h = &db->hist[k];
+			uint64_t cnt = stats_hist_total(h);
+			AdminRow r;
+			admin_row_init(&r);
+			admin_row_text(&r, db->name);
+			admin_row_text(&r, kinds[k]);
+			admin_row_uint(&r, cnt);
+			admin_row_uint(&r, cnt ? h->sum_us / cnt : 0);
+			admin_row_pct(&r, stats_hist_percentile(h, 50));
+			admin_row_pct(&r, stats_hist_percentile(h, 90));
+			admin_row_pct(&r, stats_hist_percentile(h, 99));
+			admin_row_emit(ctx, &r, NCOLS(cols));
+		}
+	}
+	return admin_show_done(ctx);
+}
+
 /* ---- SHOW dispatch ----------------------------------------------------- */
 
 static const AdminShow admin_shows[] = {
@@ -1446,6 +1495,7 @@ static const AdminShow admin_shows[] = {
 	{ "backends", admin_show_backends },
 	{ "plugins", admin_show_plugins },
 	{ "routing", admin_show_routing },
+	{ "latency", admin_show_latency },
 	{ "config", admin_show_config },
 	{ "databases", admin_show_databases },
 	{ "users", admin_show_users },

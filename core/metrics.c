@@ -260,33 +260,32 @@ static void metrics_plugins(struct evbuffer *out)
 	static const uint64_t le_ns[] = { 250, 500, 1000, 2500, 5000, 10000, 25000, 50000,
 	                                  100000, 1000000, 10000000 };
 	enum { NB = sizeof(le_ns) / sizeof(le_ns[0]) };
+	static const struct { const char *name, *type, *help; } fams[2] = {
+		{ "lagoon_plugin_route_duration_seconds", "histogram",
+		  "Time of the routing plugin's route() calls (buckets within 1/16)." },
+		{ "lagoon_plugin_up", "gauge",
+		  "1 while the routing plugin is used, 0 once its circuit breaker opened (SHOW PLUGINS state)." },
+	};
 	uint64_t cum[NB];
 	const ListNode *n;
 
-	metrics_family(out, "lagoon_plugin_route_duration_seconds", "histogram",
-	               "Time of the routing plugin's route() calls (buckets within 1/16).");
-	list_for_each(n, &lg.databases) {
-		const Database *db = list_entry(n, Database, node);
-		router_info info;
-		if (!db->router)
-			continue;
-		router_get_info(db->router, &info);
-		const char *l[] = { "database", db->name, "plugin", db->router_name, NULL };
-		for (int i = 0; i < NB; i++)
-			cum[i] = router_calls_le(db->router, le_ns[i]);
-		metrics_histogram(out, "lagoon_plugin_route_duration_seconds", l, le_ns, cum, NB,
-		                  info.calls, info.sum_ns);
-	}
-	metrics_family(out, "lagoon_plugin_up", "gauge",
-	               "1 while the routing plugin is used, 0 once its circuit breaker opened (SHOW PLUGINS state).");
-	list_for_each(n, &lg.databases) {
-		const Database *db = list_entry(n, Database, node);
-		router_info info;
-		if (!db->router)
-			continue;
-		router_get_info(db->router, &info);
-		const char *l[] = { "database", db->name, "plugin", db->router_name, NULL };
-		metrics_u64(out, "lagoon_plugin_up", l, !info.off);
+	for (int f = 0; f < 2; f++) {
+		metrics_family(out, fams[f].name, fams[f].type, fams[f].help);
+		list_for_each(n, &lg.databases) {
+			const Database *db = list_entry(n, Database, node);
+			const char *l[] = { "database", db->name, "plugin", db->router_name, NULL };
+			router_info info;
+			if (!db->router)
+				continue;
+			router_get_info(db->router, &info);
+			if (f == 1) {
+				metrics_u64(out, fams[f].name, l, !info.off);
+				continue;
+			}
+			for (int i = 0; i < NB; i++)
+				cum[i] = router_calls_le(db->router, le_ns[i]);
+			metrics_histogram(out, fams[f].name, l, le_ns, cum, NB, info.calls, info.sum_ns);
+		}
 	}
 }
 

@@ -41,6 +41,21 @@ uint64_t stats_hist_total(const StatsHist *h)
 	return n;
 }
 
+uint64_t stats_hist_percentile(const StatsHist *h, unsigned pct)
+{
+	uint64_t total = stats_hist_total(h), want, seen = 0;
+
+	if (total == 0)
+		return 0;
+	want = (total * pct + 99) / 100;
+	for (int i = 0; i < STATS_HIST_BOUNDS; i++) {
+		seen += h->count[i];
+		if (seen >= want)
+			return stats_hist_bounds_us[i];
+	}
+	return UINT64_MAX;
+}
+
 void stats_assigned(Pool *p, uint64_t wait_us)
 {
 	p->stat_assign_count++;

@@ -55,6 +55,9 @@ typedef struct StatsHist {
 
 void stats_hist_add(StatsHist *h, uint64_t us);
 uint64_t stats_hist_total(const StatsHist *h);
+/* The upper bound (us) of the bucket holding the pct-th percentile; 0
+ * when empty, UINT64_MAX when it lies in the overflow bucket. */
+uint64_t stats_hist_percentile(const StatsHist *h, unsigned pct);
 
 /* Traffic events: add to the pool's totals and its database's histograms. */
 void stats_assigned(struct Pool *p, uint64_t wait_us);

@@ -117,6 +117,11 @@ tot=$(lg_show_col "SHOW STATS" total_xact_count database postgres)
 lg_wait_for '[[ $(lg_show_col "SHOW STATS" avg_xact_count database postgres) -eq 0 ]]' 15
 ok $? "after the run avg_xact_count returns to 0: averages are per stats_period, not since start"
 cmp_ok "$(lg_show_col "SHOW STATS" total_xact_count database postgres)" -ge "$tot" "while the totals stay ($tot)"
+lat=$(lg_admin_hdr "SHOW LATENCY" | awk -F'|' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    $c["database"] == "postgres" && $c["kind"] == "query" { print $c["count"] " " $c["p50_us"] }')
+is "${lat% *}" "$(lg_show_col "SHOW STATS" total_query_count database postgres)" \
+    "SHOW LATENCY counts every query of postgres (= total_query_count)"
+cmp_ok "${lat#* }" -ge 2500 "its median query time bucket covers the 2 ms pg_sleep (${lat#* } us)"
 
 # ---- PAUSE / RESUME ---------------------------------------------------------------
 sess_open adm admin pgbouncer
