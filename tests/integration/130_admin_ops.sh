@@ -13,7 +13,8 @@
 #    socket as "pgbouncer" (peer check), not over TCP; the extended protocol
 #    is refused; the SET/SHOW drivers send on connect are answered
 #  - SHUTDOWN WAIT_FOR_CLIENTS keeps serving a connected client and exits
-#    when it leaves; with auth_type = any other names get read-only access
+#    when it leaves; SHUTDOWN WAIT_FOR_SERVERS once the open transaction is
+#    over; with auth_type = any other names get read-only access
 . "$(dirname "$0")/lib.sh"
 lg_cluster_up
 lg_require_bin
@@ -279,5 +280,19 @@ out=$(PGPASSWORD=x "$PSQL" -X -At -h 127.0.0.1 -p "$LG_PORT" -U app -d pgbouncer
 isnt "$rc" 0 "but a user outside admin_users may not PAUSE"
 out=$(lg_admin "RECONNECT" 2>&1); rc=$?
 is "$rc:$out" 0: "admin_users keep full access"
+
+# ---- SHUTDOWN WAIT_FOR_SERVERS: exits once the open transaction is over ------------
+sess_open c3 app postgres
+sess_send c3 "begin; select 'c3-in-txn';"
+sess_wait c3 '^c3-in-txn$'; ok $? "a client holds a transaction open on the second pooler"
+out=$(lg_admin "SHUTDOWN WAIT_FOR_SERVERS" 2>&1); rc=$?
+is "$rc:$out" 0: "SHUTDOWN WAIT_FOR_SERVERS succeeds"
+sleep 1
+lg_alive; ok $? "lagoon keeps running while the transaction holds a server"
+sess_send c3 "select 'c3-still';"
+sess_wait c3 '^c3-still$'; ok $? "the transaction goes on"
+sess_send c3 "commit;"
+lg_wait_for '! lg_alive' 20; ok $? "lagoon exits once the server is released"
+sess_close c3
 
 done_testing
