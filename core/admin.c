@@ -533,12 +533,25 @@ static bool admin_show_peer_pools(AdminCtx *ctx)
 	return admin_show_empty(ctx, cols, NCOLS(cols));
 }
 
+static void admin_dns_host_row(void *arg, const char *name, int64_t ttl, const char *addrs)
+{
+	AdminRow r;
+
+	admin_row_init(&r);
+	admin_row_text(&r, name);
+	admin_row_int(&r, ttl);
+	admin_row_text(&r, addrs);
+	admin_row_emit(arg, &r, 3);
+}
+
 static bool admin_show_dns_hosts(AdminCtx *ctx)
 {
 	static const AdminCol cols[] = {
 		{ "hostname", T_TEXT }, { "ttl", T_INT8 }, { "addrs", T_TEXT },
 	};
-	return admin_show_empty(ctx, cols, NCOLS(cols));
+	admin_describe(ctx, cols, NCOLS(cols));
+	dns_foreach_host(admin_dns_host_row, ctx);
+	return admin_show_done(ctx);
 }
 
 static bool admin_show_dns_zones(AdminCtx *ctx)
@@ -1175,7 +1188,8 @@ static bool admin_show_lists(AdminCtx *ctx)
 		{ "free_clients", lg.justfree_clients.count }, { "used_clients", used_clients },
 		{ "login_clients", lg.login_clients.count },
 		{ "free_servers", lg.justfree_servers.count }, { "used_servers", used_servers },
-		{ "dns_names", 0 }, { "dns_zones", 0 }, { "dns_queries", 0 }, { "dns_pending", 0 },
+		{ "dns_names", dns_name_count() }, { "dns_zones", 0 },
+		{ "dns_queries", (int64_t)dns_query_count() }, { "dns_pending", dns_pending_count() },
 	};
 	admin_describe(ctx, cols, NCOLS(cols));
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
