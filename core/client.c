@@ -546,9 +546,10 @@ static void client_auth_no_password(Client *c, int m, const char *secret)
 	switch (m) {
 	case CM_REJECT:
 	case -1:
-		client_auth_refused(c, "%s for host \"%s\", user \"%s\", database \"%s\", %s",
-		                    m < 0 ? "pg_hba.conf rejects connection" : "no pg_hba.conf entry",
-		                    c->addr, c->username, c->dbname, enc);
+		/* (not a failed login: the rules, not a guess, refused it) */
+		client_fatal(c, "28000", "%s for host \"%s\", user \"%s\", database \"%s\", %s",
+		             m < 0 ? "pg_hba.conf rejects connection" : "no pg_hba.conf entry",
+		             c->addr, c->username, c->dbname, enc);
 		return;
 	case CM_CERT:
 		if (c->tls_active && c->tls_peer_cn && strcmp(c->tls_peer_cn, c->username) == 0)
