@@ -90,6 +90,7 @@ static const CfField cf_keys[] = {
 	K_BOOL(disable_pqexec, "0", CF_NR),
 	K_TIME(dns_max_ttl, "15", CF_R),
 	K_TIME(dns_nxdomain_ttl, "15", CF_R),
+	K_STR(dns_servers, "", CF_NR),
 	K_TIME(idle_transaction_timeout, "0", CF_R),
 	K_STR(ignore_startup_parameters, NULL, CF_R),
 	K_STR(listen_addr, NULL, CF_NR),

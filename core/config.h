@@ -123,6 +123,7 @@ typedef struct Config {
 	usec_t dns_max_ttl;           /* cache host name answers (15 s) */
 	usec_t dns_nxdomain_ttl;      /* cache failures (15 s) */
 	char *resolv_conf;            /* private resolver configuration ("" = system) */
+	char *dns_servers;            /* lagoon: "ip[:port],..." name servers ("" = resolv_conf's) */
 	char *admin_users;            /* comma-separated list or NULL */
 	char *stats_users;
 	int pool_mode;                /* default session */

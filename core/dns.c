@@ -156,6 +156,12 @@ bool dns_init(struct event_base *base, const Config *cfg, char *err, size_t errl
 		         (mask & ARES_OPT_RESOLVCONF) ? cfg->resolv_conf : "", ares_strerror(rc));
 		return false;
 	}
+	if (cfg->dns_servers && cfg->dns_servers[0] &&
+	    (rc = ares_set_servers_ports_csv(dns_channel, cfg->dns_servers)) != ARES_SUCCESS) {
+		ares_destroy(dns_channel);
+		snprintf(err, errlen, "dns_servers '%s': %s", cfg->dns_servers, ares_strerror(rc));
+		return false;
+	}
 	dns_timer = evtimer_new(base, dns_on_timer, NULL);
 	if (!dns_timer) {
 		ares_destroy(dns_channel);
