@@ -118,7 +118,8 @@ lg_alive; ok $? "the pooler is still running"
 # ---- plain and md5: wrong password vs unknown user ------------------------------
 for t in plain md5; do
     lg_start "$t" "auth_type = $t
-auth_failure_limit = 0" || bail "$t pooler did not start"
+auth_failure_limit = 0
+client_login_timeout = 2" || bail "$t pooler did not start"
     is "$(login 127.0.0.1 app app_pass)" app "$t: the right password"
     w=$(raw startup:app:postgres auth:wrong | grep '^E')
     u=$(raw startup:nosuch_user:postgres auth:wrong | grep '^E')
@@ -126,6 +127,12 @@ auth_failure_limit = 0" || bail "$t pooler did not start"
     is "$w" 'E 28P01 password authentication failed for user "app"' "$t: a wrong password: 28P01"
     is "${u/nosuch_user/app}" "$w" "$t: an unknown user: the same SQLSTATE and message"
     is "${m/md5_user/app}" "$w" "$t: a wrong password against an md5 secret: the same"
+    out=$(raw startup:app:postgres auth:Wr0ngSecret9 | grep '^E')
+    is "$out" "$w" "$t: and with another wrong password"
+    out=$(python3 "$LG_RAWPG" --port "$LG_PORT" --timeout 20 startup:app:postgres readall 2>&1)
+    like "$out" $'^R [35]\nE 08P01 client_login_timeout\nCLOSED' \
+        "$t: a client that never answers the password request is closed by client_login_timeout"
+    unlike "$(cat "$LG_LOG")" 'Wr0ngSecret9|app_pass|md5_pass' "$t: no password appears in the log"
 done
 
 done_testing
