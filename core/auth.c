@@ -79,17 +79,22 @@ bool auth_random_bytes(void *buf, size_t len)
 	return RAND_bytes(buf, (int)len) == 1;
 }
 
+static bool sha256(const void *data, size_t len, uint8_t out[SCRAM_KEY_LEN]);
+
+/* Compares SHA-256 digests of both strings: the time taken does not
+ * depend on where they differ, nor on whether their lengths match. */
 bool auth_str_equal(const char *a, const char *b)
 {
-	size_t la, lb;
+	uint8_t da[SCRAM_KEY_LEN], db[SCRAM_KEY_LEN];
+	bool good;
 
 	if (!a || !b)
 		return false;
-	la = strlen(a);
-	lb = strlen(b);
-	if (la != lb)
-		return false;
-	return CRYPTO_memcmp(a, b, la) == 0;
+	good = sha256(a, strlen(a), da) && sha256(b, strlen(b), db) &&
+		CRYPTO_memcmp(da, db, sizeof(da)) == 0;
+	OPENSSL_cleanse(da, sizeof(da));
+	OPENSSL_cleanse(db, sizeof(db));
+	return good;
 }
 
 static bool is_lower_hex(char ch)
