@@ -169,8 +169,7 @@ bool dns_init(struct event_base *base, const Config *cfg, char *err, size_t errl
 		return false;
 	}
 	dns_ready = true;
-	dns_max_ttl = cfg->dns_max_ttl;
-	dns_nxdomain_ttl = cfg->dns_nxdomain_ttl;
+	dns_set_ttls(cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
 	return true;
 }
 
@@ -398,6 +397,12 @@ bool dns_addr(const char *host, int i, int port, struct sockaddr_storage *ss, in
 		*salen = sizeof(struct sockaddr_in6);
 	}
 	return true;
+}
+
+void dns_set_ttls(usec_t max_ttl, usec_t nxdomain_ttl)
+{
+	dns_max_ttl = max_ttl;
+	dns_nxdomain_ttl = nxdomain_ttl;
 }
 
 void dns_set_change_hook(void (*fn)(const char *host))

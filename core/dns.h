@@ -63,6 +63,8 @@ int dns_next_index(const char *host);
 /* Address number i (mod the count) with port: false if none. */
 bool dns_addr(const char *host, int i, int port, struct sockaddr_storage *ss, int *salen);
 
+/* dns_max_ttl / dns_nxdomain_ttl (start and RELOAD). */
+void dns_set_ttls(usec_t max_ttl, usec_t nxdomain_ttl);
 /* Run fn(host) when a name's address set changes. */
 void dns_set_change_hook(void (*fn)(const char *host));
 
