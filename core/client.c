@@ -451,14 +451,12 @@ static void client_auth_refused(Client *c, const char *fmt, ...)
 
 static void client_auth_refused(Client *c, const char *fmt, ...)
 {
-	char msg[400];
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	client_note_failure(c);
-	client_fatal(c, "28000", "%s", msg);
+	va_start(ap, fmt);
+	client_vfatal(c, "28000", fmt, ap);
+	va_end(ap);
 }
 
 /* ---- authentication -------------------------------------------------- */

@@ -69,32 +69,25 @@ static void expect(const Hba *h, const char *addr, bool tls, const char *db, con
 		diag("got %s at line %d", hba_method_name(m), line);
 }
 
+/* Nine rules; the last one is given by the caller. */
+#define BASIC_RULES(last) \
+	"# comment line\n" \
+	"local   all        all                        peer\n" \
+	"host    secret     all        127.0.0.1/32    reject\n" \
+	"host    all        trusted    127.0.0.1/32    trust\n" \
+	"hostssl all        all        127.0.0.2/32    scram-sha-256\n" \
+	"hostnossl all      all        127.0.0.2/32    reject\n" \
+	"host    \"all\",db2  bob      10.1.0.0 255.255.0.0 md5   # a quoted all is a name\n" \
+	"host    all        all        ::1/128         scram-sha-256\n" \
+	"host    sameuser   all        127.0.0.0/8     password\n" \
+	last "\n"
+
 static void test_basic(void)
 {
-	Hba *h = parse(
-		"# comment line\n"
-		"local   all        all                        peer\n"
-		"host    secret     all        127.0.0.1/32    reject\n"
-		"host    all        trusted    127.0.0.1/32    trust\n"
-		"hostssl all        all        127.0.0.2/32    scram-sha-256\n"
-		"hostnossl all      all        127.0.0.2/32    reject\n"
-		"host    \"all\",db2  bob      10.1.0.0 255.255.0.0 md5   # a quoted all is a name\n"
-		"host    all        all        ::1/128         scram-sha-256\n"
-		"host    sameuser   all        127.0.0.0/8     password\n"
-		"host    @nofile    all        0.0.0.0/0       reject\n");
+	Hba *h = parse(BASIC_RULES("host    @nofile    all        0.0.0.0/0       reject"));
 
 	ok(h == NULL, "@file is refused without a base directory");
-	h = parse(
-		"# comment line\n"
-		"local   all        all                        peer\n"
-		"host    secret     all        127.0.0.1/32    reject\n"
-		"host    all        trusted    127.0.0.1/32    trust\n"
-		"hostssl all        all        127.0.0.2/32    scram-sha-256\n"
-		"hostnossl all      all        127.0.0.2/32    reject\n"
-		"host    \"all\",db2  bob      10.1.0.0 255.255.0.0 md5   # a quoted all is a name\n"
-		"host    all        all        ::1/128         scram-sha-256\n"
-		"host    sameuser   all        127.0.0.0/8     password\n"
-		"host    all        all        0.0.0.0/0       md5\n");
+	h = parse(BASIC_RULES("host    all        all        0.0.0.0/0       md5"));
 	if (!h)
 		bail("the basic file does not parse");
 	is_int(9, hba_rule_count(h), "nine rules");
