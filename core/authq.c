@@ -6,9 +6,12 @@
  * transaction whose search_path is pinned to pg_catalog, pg_temp (see
  * server_authq_start), with the user name as the only parameter $1.
  * While it runs the clients that asked wait on pool->authq_clients; all
- * clients asking for the same user share one run.  A found secret is
- * cached for auth_query_cache_ttl; "not found" is not cached, and looks to
- * the client exactly like a wrong password.
+ * clients asking for the same user share one run.  Every answer is cached
+ * for auth_query_cache_ttl: a found secret, and "not found" too, so that a
+ * second attempt takes the same time whether the user exists or not (a
+ * cache of found users only would tell them apart by the missing query).
+ * A failed query is not cached.  "Not found" looks to the client exactly
+ * like a wrong password.
  *
  * The cache is a plain list: entries are few (one per distinct user that
  * logged in through auth_query recently) and expire by themselves.
@@ -31,7 +34,7 @@
 typedef struct AqEntry {
 	ListNode node;
 	char key[3 * CF_NAME_MAX + 2];  /* authdb \x01 authuser \x01 user */
-	char *secret;                   /* malloc'd */
+	char *secret;                   /* malloc'd; NULL = the user was not found */
 	usec_t expires;
 } AqEntry;
 
@@ -41,7 +44,8 @@ static uint64_t aq_runs;
 static void aq_entry_free(AqEntry *e)
 {
 	list_remove(&aq_cache, &e->node);
-	OPENSSL_cleanse(e->secret, strlen(e->secret));
+	if (e->secret)
+		OPENSSL_cleanse(e->secret, strlen(e->secret));
 	free(e->secret);
 	free(e);
 }
@@ -51,7 +55,7 @@ static void aq_key(char *key, size_t len, const Pool *p, const char *user)
 	snprintf(key, len, "%s\x01%s\x01%s", p->db->name, p->user->name, user);
 }
 
-static const char *aq_cache_get(const Pool *p, const char *user)
+static AqEntry *aq_cache_get(const Pool *p, const char *user)
 {
 	char key[3 * CF_NAME_MAX + 2];
 	ListNode *n, *t;
@@ -64,7 +68,7 @@ static const char *aq_cache_get(const Pool *p, const char *user)
 			continue;
 		}
 		if (strcmp(e->key, key) == 0)
-			return e->secret;
+			return e;
 	}
 	return NULL;
 }
@@ -81,7 +85,7 @@ static void aq_cache_put(const Pool *p, const char *user, const char *secret)
 	if (aq_cache.count >= AQ_CACHE_MAX && (n = list_first(&aq_cache)))
 		aq_entry_free(list_entry(n, AqEntry, node));
 	e = calloc(1, sizeof(*e));
-	if (!e || !(e->secret = strdup(secret))) {
+	if (!e || (secret && !(e->secret = strdup(secret)))) {
 		free(e);
 		return;
 	}
@@ -145,7 +149,7 @@ static Pool *aq_pool(const Client *c)
 void authq_start(Client *c)
 {
 	Pool *p = aq_pool(c);
-	const char *secret;
+	AqEntry *e;
 	ListNode *n;
 
 	if (!p) {
@@ -154,9 +158,9 @@ void authq_start(Client *c)
 		client_auth_with_secret(c, NULL);
 		return;
 	}
-	secret = aq_cache_get(p, c->username);
-	if (secret) {
-		client_auth_with_secret(c, secret);
+	e = aq_cache_get(p, c->username);
+	if (e) {
+		client_auth_with_secret(c, e->secret);
 		return;
 	}
 	c->authq_pool = p;
@@ -211,18 +215,18 @@ void authq_pump(Pool *p, int *demand)
 	}
 }
 
-void authq_done(Pool *p, const char *user, bool found, const char *secret)
+void authq_done(Pool *p, const char *user, bool answered, const char *secret)
 {
 	ListNode *n, *t;
 
-	if (found && secret)
+	if (answered)
 		aq_cache_put(p, user, secret);
 	list_for_each_safe(n, t, &p->authq_clients) {
 		Client *c = list_entry(n, Client, authq_node);
 		if (strcmp(c->username, user) != 0 || !c->authq_running)
 			continue;
 		authq_client_gone(c);
-		client_auth_with_secret(c, found ? secret : NULL);
+		client_auth_with_secret(c, secret);
 	}
 	pool_activate_later(p);
 }

@@ -4,7 +4,7 @@
  * A client whose user is not in auth_file waits (CL_LOGIN, reading
  * paused) while its query runs on a server connection of the pool
  * (auth_dbname or the client's database, auth_user).  Clients waiting for
- * the same user share one run; a found secret is cached for
+ * the same user share one run; answers (found or not) are cached for
  * auth_query_cache_ttl, so a login storm is one query.  Not found, NULL
  * and every error look the same to the client: the password exchange
  * runs against no secret and fails like a wrong password.
@@ -24,8 +24,9 @@ void authq_client_gone(Client *c);
 /* Start queries on idle servers of p; count the servers still needed in
  * demand[] (pool_activate). */
 void authq_pump(Pool *p, int *demand);
-/* A server finished a run for user: found/secret, or failed. */
-void authq_done(Pool *p, const char *user, bool found, const char *secret);
+/* A server finished a run for user: answered = the query ran (secret is
+ * then the found secret, or NULL for no such user); false = it failed. */
+void authq_done(Pool *p, const char *user, bool answered, const char *secret);
 /* p cannot log in to its server: its waiting clients fail. */
 void authq_pool_failed(Pool *p);
 /* Forget every cached secret (RELOAD). */

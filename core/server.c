@@ -1049,7 +1049,7 @@ static SBufAction server_authq_msg(Server *s, const SBufMsg *msg)
 	ErrorFields ef;
 	char user[CF_NAME_MAX];
 	char *secret;
-	bool found;
+	bool answered;
 
 	if (!msg->complete)
 		return msg->len <= SERVER_MSG_MAX ? SBUF_NEED_BODY : (server_close(s, "auth_query reply too long"), SBUF_STOP);
@@ -1067,13 +1067,18 @@ static SBufAction server_authq_msg(Server *s, const SBufMsg *msg)
 		s->authq_user[0] = '\0';
 		secret = s->authq_secret;
 		s->authq_secret = NULL;
-		found = s->authq_found && !s->authq_failed && secret;
+		answered = !s->authq_failed;   /* secret, or NULL: no such user */
+		if (!answered && secret) {
+			memset(secret, 0, strlen(secret));
+			free(secret);
+			secret = NULL;
+		}
 		if (s->tx_status == 'I') {
 			server_change_state(s, SV_IDLE);
 		} else {
 			server_close(s, "auth_query left a transaction open");
 		}
-		authq_done(s->pool, user, found, found ? secret : NULL);
+		authq_done(s->pool, user, answered, secret);
 		if (secret) {
 			memset(secret, 0, strlen(secret));
 			free(secret);

@@ -5,7 +5,7 @@
 # queries lagoon really ran: a user is found and logs in (SCRAM secret from
 # pg_authid), the cache makes the next logins run no query, a wrong
 # password and an unknown user fail exactly like a wrong password for an
-# auth_file user, a storm of concurrent logins of a new user is one query,
+# auth_file user (and "not found" is cached too: no timing difference), a storm of concurrent logins of a new user is one query,
 # and the pooler logs in to the server as the looked-up user with SCRAM
 # pass-through.
 . "$(dirname "$0")/lib.sh"
@@ -61,7 +61,10 @@ u=$(raw startup:nosuch_$sfx:postgres auth:wrong | grep '^E')
 is "$w" "E 28P01 password authentication failed for user \"$U1\"" "a wrong password for the looked-up user: 28P01"
 is "${a/app/$U1}" "$w" "the same SQLSTATE and message as a wrong password for an auth_file user"
 is "${u/nosuch_$sfx/$U1}" "$w" "... and as an unknown user"
-is "$(calls nosuch_$sfx)" 1 "the unknown user cost one query (not-found answers are not cached)"
+is "$(calls nosuch_$sfx)" 1 "the unknown user cost one query"
+u2=$(raw startup:nosuch_$sfx:postgres auth:wrong | grep '^E')
+is "$u2" "$u" "a second try of the unknown user fails the same way"
+is "$(calls nosuch_$sfx)" 1 "... without a query: \"not found\" is cached like a found user (no timing difference)"
 out=$(raw startup:"$U1":postgres auth:one_pass read)
 like "$out" $'^R 10\nR 11\nR 12\nR 0' "the SCRAM exchange is used for the looked-up SCRAM secret"
 
