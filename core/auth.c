@@ -724,22 +724,30 @@ static bool mock_key(uint8_t key[SCRAM_KEY_LEN])
 	return true;
 }
 
-static bool scram_mock_init(ScramServer *s, const char *user)
+/* The salt lagoon shows for a user it derives SCRAM keys for (a mock
+ * exchange, or a plaintext auth_file password): stable per user and the
+ * same kind either way, so salts do not tell known users from unknown. */
+static bool user_salt(const char *user, uint8_t salt[SCRAM_SALT_LEN])
 {
 	uint8_t key[SCRAM_KEY_LEN], mac[SCRAM_KEY_LEN];
 	bool good;
 
-	s->doomed = true;
 	good = mock_key(key) &&
-		hmac_sha256(key, sizeof(key), user ? user : "", user ? strlen(user) : 0, mac) &&
-		auth_random_bytes(s->stored_key, SCRAM_KEY_LEN) &&
-		auth_random_bytes(s->server_key, SCRAM_KEY_LEN);
+		hmac_sha256(key, sizeof(key), user ? user : "", user ? strlen(user) : 0, mac);
 	if (good)
-		memcpy(s->salt, mac, SCRAM_SALT_LEN);
-	s->salt_len = SCRAM_SALT_LEN;
+		memcpy(salt, mac, SCRAM_SALT_LEN);
 	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(mac, sizeof(mac));
 	return good;
+}
+
+static bool scram_mock_init(ScramServer *s, const char *user)
+{
+	s->doomed = true;
+	s->salt_len = SCRAM_SALT_LEN;
+	return user_salt(user, s->salt) &&
+		auth_random_bytes(s->stored_key, SCRAM_KEY_LEN) &&
+		auth_random_bytes(s->server_key, SCRAM_KEY_LEN);
 }
 
 bool scram_server_init(ScramServer *s, const char *user, const char *secret, int iterations)
@@ -758,7 +766,7 @@ bool scram_server_init(ScramServer *s, const char *user, const char *secret, int
 		case SECRET_PLAIN:
 			s->salt_len = SCRAM_SALT_LEN;
 			good = s->iterations <= SCRAM_MAX_ITERATIONS &&
-				auth_random_bytes(s->salt, SCRAM_SALT_LEN) &&
+				user_salt(user, s->salt) &&
 				scram_derive(secret, s->salt, s->salt_len, s->iterations,
 				             s->stored_key, s->server_key);
 			break;
