@@ -750,6 +750,58 @@ static bool scram_mock_init(ScramServer *s, const char *user)
 		auth_random_bytes(s->server_key, SCRAM_KEY_LEN);
 }
 
+/* Keys derived from plaintext auth_file passwords, kept so that PBKDF2
+ * runs once per (user, password, iterations) and not at every login: a
+ * SCRAM login against a plaintext entry then costs what one against a
+ * SCRAM secret or a mock exchange costs (no timing difference), and a
+ * login storm does not burn CPU.  Entries are found by an HMAC (keyed with
+ * the process's random mock key) of user and password; a full slot is
+ * overwritten. */
+#define DERIVED_SLOTS 256
+
+typedef struct DerivedKeys {
+	uint8_t id[SCRAM_KEY_LEN];
+	int iterations;               /* 0 = empty slot */
+	uint8_t stored_key[SCRAM_KEY_LEN];
+	uint8_t server_key[SCRAM_KEY_LEN];
+} DerivedKeys;
+
+static DerivedKeys derived_keys[DERIVED_SLOTS];
+
+static bool scram_derive_plain(ScramServer *s, const char *user, const char *password)
+{
+	uint8_t key[SCRAM_KEY_LEN], id[SCRAM_KEY_LEN];
+	size_t ul = strlen(user), pl = strlen(password);
+	char *buf = malloc(ul + pl + 2);
+	DerivedKeys *d;
+	bool good;
+
+	if (!buf)
+		return false;
+	memcpy(buf, user, ul + 1);
+	memcpy(buf + ul + 1, password, pl + 1);
+	good = mock_key(key) && hmac_sha256(key, sizeof(key), buf, ul + pl + 2, id) &&
+		user_salt(user, s->salt);
+	OPENSSL_cleanse(buf, ul + pl + 2);
+	free(buf);
+	OPENSSL_cleanse(key, sizeof(key));
+	s->salt_len = SCRAM_SALT_LEN;
+	if (!good)
+		return false;
+	d = &derived_keys[(id[0] | (unsigned)id[1] << 8) % DERIVED_SLOTS];
+	if (d->iterations != s->iterations || CRYPTO_memcmp(d->id, id, sizeof(id)) != 0) {
+		if (!scram_derive(password, s->salt, s->salt_len, s->iterations, d->stored_key, d->server_key)) {
+			d->iterations = 0;
+			return false;
+		}
+		memcpy(d->id, id, sizeof(id));
+		d->iterations = s->iterations;
+	}
+	memcpy(s->stored_key, d->stored_key, SCRAM_KEY_LEN);
+	memcpy(s->server_key, d->server_key, SCRAM_KEY_LEN);
+	return true;
+}
+
 bool scram_server_init(ScramServer *s, const char *user, const char *secret, int iterations)
 {
 	bool good;
@@ -764,11 +816,8 @@ bool scram_server_init(ScramServer *s, const char *user, const char *secret, int
 			good = parse_scram_secret(s, secret);
 			break;
 		case SECRET_PLAIN:
-			s->salt_len = SCRAM_SALT_LEN;
 			good = s->iterations <= SCRAM_MAX_ITERATIONS &&
-				user_salt(user, s->salt) &&
-				scram_derive(secret, s->salt, s->salt_len, s->iterations,
-				             s->stored_key, s->server_key);
+				scram_derive_plain(s, user ? user : "", secret);
 			break;
 		default:
 			good = false;       /* md5 cannot be turned into SCRAM keys */
