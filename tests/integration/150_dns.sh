@@ -14,7 +14,6 @@ lg_cluster_up
 lg_require_bin
 lg_is_pgbouncer && skip_all "lagoon's dns_servers setting"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-command -v ss >/dev/null || skip_all "ss (iproute2) not installed"
 
 lg_tmpdir
 # the test's own name server (tests/tools/tinydns.py) on a free port
@@ -25,10 +24,10 @@ multi.lagoon.test   127.0.0.3
 multi.lagoon.test   127.0.0.1
 moving.lagoon.test  127.0.0.3
 EOF2
-python3 "$LG_SRC_DIR/tests/tools/tinydns.py" "$DNSPORT" "$ZONE" &
+python3 "$LG_SRC_DIR/tests/tools/tinydns.py" "$DNSPORT" "$ZONE" "$LG_DIR/dns.ready" &
 dnspid=$!
 lg_on_exit "kill $dnspid 2>/dev/null; wait $dnspid 2>/dev/null"
-lg_wait_for "ss -Hlun 'sport = :$DNSPORT' | grep -q ." 30 || bail "the test name server did not start"
+lg_wait_for "[[ -e '$LG_DIR/dns.ready' ]]" 30 || bail "the test name server did not start"
 LG_DATABASES_EXTRA="bylocalhost = host=localhost port=$LG_PGPORT dbname=postgres
 nxdb = host=nosuchhost.lagoon.test port=$LG_PGPORT dbname=postgres
 multi = host=multi.lagoon.test port=$LG_PGPORT dbname=postgres

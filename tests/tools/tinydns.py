@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """tinydns.py - a tiny DNS server on 127.0.0.1 for the tests (UDP only).
 
-Usage: tinydns.py PORT ZONEFILE
+Usage: tinydns.py PORT ZONEFILE [READYFILE]
 
 ZONEFILE has lines "NAME ADDRESS" (IPv4 or IPv6; a name may have several
 lines) and is read again for every query, so a test can change an address
 while the server runs.  A and AAAA questions for a listed name get its
 addresses of that family (TTL 1); any other listed-name question gets an
-empty answer; an unlisted name gets NXDOMAIN.  Stops after 10 minutes.
+empty answer; an unlisted name gets NXDOMAIN.  READYFILE is created once
+the socket is bound.  Stops after 10 minutes.
 """
 import ipaddress
 import socket
@@ -62,6 +63,8 @@ def main():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", port))
     s.settimeout(1.0)
+    if len(sys.argv) > 3:
+        open(sys.argv[3], "w").close()
     deadline = time.time() + 600
     while time.time() < deadline:
         try:
