@@ -122,6 +122,7 @@ typedef struct Config {
 	usec_t auth_failure_window;   /* ... within this window (60 s) before refusing */
 	usec_t dns_max_ttl;           /* cache host name answers (15 s) */
 	usec_t dns_nxdomain_ttl;      /* cache failures (15 s) */
+	usec_t dns_zone_check_period; /* poll zones' SOA serials (0 = off) */
 	char *resolv_conf;            /* private resolver configuration ("" = system) */
 	char *dns_servers;            /* lagoon: "ip[:port],..." name servers ("" = resolv_conf's) */
 	char *admin_users;            /* comma-separated list or NULL */

@@ -42,6 +42,19 @@ typedef struct DnsHost {
 	List waiters;                 /* DnsWait.node */
 } DnsHost;
 
+/* A zone (the part of a name after its first dot) whose SOA serial is
+ * polled every dns_zone_check_period: a new serial re-resolves its names
+ * at once instead of at their expiry. */
+typedef struct DnsZone {
+	ListNode node;                /* dns_zones */
+	char name[256];
+	unsigned serial;
+	bool have_serial;
+	bool pending;
+	int count;                    /* cached names in it */
+	usec_t next_check;
+} DnsZone;
+
 typedef struct DnsSock {
 	ares_socket_t fd;             /* ARES_SOCKET_BAD = free slot */
 	struct event *ev;
@@ -53,6 +66,8 @@ static struct event_base *dns_base;
 static struct event *dns_timer;
 static DnsSock dns_socks[DNS_SOCKS_MAX];
 static List dns_hosts = { { &dns_hosts.head, &dns_hosts.head }, 0 };
+static List dns_zones = { { &dns_zones.head, &dns_zones.head }, 0 };
+static usec_t dns_zone_period;
 static uint64_t dns_queries;
 static usec_t dns_max_ttl = 15000000, dns_nxdomain_ttl = 15000000;
 static void (*dns_change_hook)(const char *host);
@@ -169,7 +184,7 @@ bool dns_init(struct event_base *base, const Config *cfg, char *err, size_t errl
 		return false;
 	}
 	dns_ready = true;
-	dns_set_ttls(cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
+	dns_set_ttls(cfg->dns_max_ttl, cfg->dns_nxdomain_ttl, cfg->dns_zone_check_period);
 	return true;
 }
 
@@ -191,6 +206,8 @@ void dns_stop(void)
 	dns_timer = NULL;
 	while ((n = list_pop(&dns_hosts)))
 		free(list_entry(n, DnsHost, node));
+	while ((n = list_pop(&dns_zones)))
+		free(list_entry(n, DnsZone, node));
 	ares_library_cleanup();
 }
 
@@ -325,6 +342,99 @@ static void dns_query(DnsHost *h)
 	dns_rearm_timer();
 }
 
+/* ---- zones ------------------------------------------------------------ */
+
+static const char *dns_zone_of(const char *name)
+{
+	const char *dot = strchr(name, '.');
+
+	return dot && dot[1] ? dot + 1 : NULL;
+}
+
+static DnsZone *dns_zone_find(const char *zone)
+{
+	ListNode *n;
+
+	list_for_each(n, &dns_zones) {
+		DnsZone *z = list_entry(n, DnsZone, node);
+		if (strcmp(z->name, zone) == 0)
+			return z;
+	}
+	return NULL;
+}
+
+/* A name joins (+1) or leaves (-1) the cache: count it in its zone. */
+static void dns_zone_count(const char *name, int delta)
+{
+	const char *zn = dns_zone_of(name);
+	DnsZone *z = zn ? dns_zone_find(zn) : NULL;
+
+	if (!zn)
+		return;
+	if (!z && delta > 0 && (z = calloc(1, sizeof(*z)))) {
+		snprintf(z->name, sizeof(z->name), "%s", zn);
+		list_append(&dns_zones, &z->node);
+	}
+	if (!z)
+		return;
+	z->count += delta;
+	if (z->count <= 0 && !z->pending) {
+		list_remove(&dns_zones, &z->node);
+		free(z);
+	}
+}
+
+static void dns_query(DnsHost *h);
+
+static void dns_soa_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	DnsZone *z = arg;
+	struct ares_soa_reply *soa = NULL;
+	ListNode *n;
+
+	(void)timeouts;
+	if (status == ARES_EDESTRUCTION)
+		return;
+	z->pending = false;
+	z->next_check = get_time_usec() + dns_zone_period;
+	if (status == ARES_SUCCESS && ares_parse_soa_reply(abuf, alen, &soa) == ARES_SUCCESS) {
+		bool changed = z->have_serial && soa->serial != z->serial;
+		z->serial = soa->serial;
+		z->have_serial = true;
+		ares_free_data(soa);
+		if (changed) {
+			log_info("dns: zone %s has a new serial %u: resolving its names again", z->name, z->serial);
+			list_for_each(n, &dns_hosts) {
+				DnsHost *h = list_entry(n, DnsHost, node);
+				const char *zn = dns_zone_of(h->name);
+				if (zn && strcmp(zn, z->name) == 0 && !h->pending)
+					dns_query(h);
+			}
+		}
+	}
+	if (z->count <= 0) {
+		list_remove(&dns_zones, &z->node);
+		free(z);
+	}
+}
+
+static void dns_zone_janitor(usec_t now)
+{
+	ListNode *n;
+
+	if (dns_zone_period <= 0)
+		return;
+	list_for_each(n, &dns_zones) {
+		DnsZone *z = list_entry(n, DnsZone, node);
+		if (z->pending || z->next_check > now)
+			continue;
+		z->pending = true;
+		dns_queries++;
+		ares_query(dns_channel, z->name, 1 /* C_IN */, 6 /* T_SOA */, dns_soa_answer, z);
+	}
+	dns_rearm_timer();
+}
+
 DnsStatus dns_resolve(const char *host, DnsWait *w, char *err, size_t errlen)
 {
 	DnsHost *h = dns_find(host);
@@ -342,6 +452,7 @@ DnsStatus dns_resolve(const char *host, DnsWait *w, char *err, size_t errlen)
 		snprintf(h->name, sizeof(h->name), "%s", host);
 		list_init(&h->waiters);
 		list_append(&dns_hosts, &h->node);
+		dns_zone_count(h->name, +1);
 	}
 	h->last_used = now;
 	if (!h->pending && (h->expires == 0 || h->expires <= now))
@@ -399,10 +510,11 @@ bool dns_addr(const char *host, int i, int port, struct sockaddr_storage *ss, in
 	return true;
 }
 
-void dns_set_ttls(usec_t max_ttl, usec_t nxdomain_ttl)
+void dns_set_ttls(usec_t max_ttl, usec_t nxdomain_ttl, usec_t zone_check_period)
 {
 	dns_max_ttl = max_ttl;
 	dns_nxdomain_ttl = nxdomain_ttl;
+	dns_zone_period = zone_check_period;
 }
 
 void dns_set_change_hook(void (*fn)(const char *host))
@@ -423,11 +535,13 @@ void dns_janitor(void)
 			continue;
 		if (now - h->last_used > DNS_IDLE_FORGET && list_empty(&h->waiters)) {
 			list_remove(&dns_hosts, &h->node);
+			dns_zone_count(h->name, -1);
 			free(h);
 			continue;
 		}
 		dns_query(h);
 	}
+	dns_zone_janitor(now);
 }
 
 /* ---- SHOW ------------------------------------------------------------ */
@@ -454,6 +568,22 @@ void dns_foreach_host(dns_host_fn fn, void *arg)
 	}
 }
 
+void dns_foreach_zone(dns_zone_fn fn, void *arg)
+{
+	ListNode *n;
+
+	list_for_each(n, &dns_zones) {
+		DnsZone *z = list_entry(n, DnsZone, node);
+		if (z->count > 0)
+			fn(arg, z->name, z->have_serial ? (int64_t)z->serial : -1, z->count);
+	}
+}
+
+int dns_zone_count_all(void)
+{
+	return dns_zones.count;
+}
+
 int dns_name_count(void)
 {
 	return dns_hosts.count;
@@ -466,6 +596,8 @@ int dns_pending_count(void)
 
 	list_for_each(n, &dns_hosts)
 		k += list_entry(n, DnsHost, node)->pending;
+	list_for_each(n, &dns_zones)
+		k += list_entry(n, DnsZone, node)->pending;
 	return k;
 }
 

@@ -10,6 +10,10 @@
  * connections take them in turn, and a connection that fails tries the
  * next one.
  *
+ * With dns_zone_check_period the SOA serial of each name's zone (the part
+ * after the first dot) is polled; a new serial re-resolves the zone's names
+ * at once.
+ *
  * IP literals and Unix socket directories never go through here
  * (dns_is_name() is false for them).
  */
@@ -63,8 +67,9 @@ int dns_next_index(const char *host);
 /* Address number i (mod the count) with port: false if none. */
 bool dns_addr(const char *host, int i, int port, struct sockaddr_storage *ss, int *salen);
 
-/* dns_max_ttl / dns_nxdomain_ttl (start and RELOAD). */
-void dns_set_ttls(usec_t max_ttl, usec_t nxdomain_ttl);
+/* dns_max_ttl / dns_nxdomain_ttl / dns_zone_check_period (start and
+ * RELOAD; a period of 0 = no SOA polling). */
+void dns_set_ttls(usec_t max_ttl, usec_t nxdomain_ttl, usec_t zone_check_period);
 /* Run fn(host) when a name's address set changes. */
 void dns_set_change_hook(void (*fn)(const char *host));
 
@@ -75,6 +80,11 @@ void dns_janitor(void);
  * addresses as "a,b,c" ("" for a failure). */
 typedef void (*dns_host_fn)(void *arg, const char *name, int64_t ttl, const char *addrs);
 void dns_foreach_host(dns_host_fn fn, void *arg);
+/* SHOW DNS_ZONES: each zone of a cached name (the part after its first
+ * dot), its SOA serial (-1 = not polled yet) and how many names it has. */
+typedef void (*dns_zone_fn)(void *arg, const char *zone, int64_t serial, int count);
+void dns_foreach_zone(dns_zone_fn fn, void *arg);
+int dns_zone_count_all(void);
 int dns_name_count(void);
 int dns_pending_count(void);
 uint64_t dns_query_count(void);

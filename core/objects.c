@@ -1117,7 +1117,7 @@ bool lagoon_reload(char *err, size_t errlen)
 	hba_free(lg.hba);
 	lg.hba = nhba;
 	authq_cache_clear();
-	dns_set_ttls(ncfg->dns_max_ttl, ncfg->dns_nxdomain_ttl);
+	dns_set_ttls(ncfg->dns_max_ttl, ncfg->dns_nxdomain_ttl, ncfg->dns_zone_check_period);
 	config_free(old);
 	log_info("configuration reloaded from %s", lg.config_path);
 	return true;

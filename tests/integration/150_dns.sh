@@ -8,7 +8,9 @@
 #     and the other databases keep working;
 #   - a name with two addresses, the first refusing connections, still
 #     works (the next address is tried);
-#   - a name whose address changes is followed after dns_max_ttl.
+#   - a name whose address changes is followed after dns_max_ttl;
+#   - with dns_zone_check_period, a new SOA serial brings a change in at
+#     once (SHOW DNS_ZONES).
 . "$(dirname "$0")/lib.sh"
 lg_cluster_up
 lg_require_bin
@@ -75,4 +77,28 @@ done
 ok $ok_move "after the hosts entry moved to 127.0.0.1 (dns_max_ttl = 1 s) the database works"
 is "$(lg_show_col "SHOW DNS_HOSTS" addrs hostname moving.lagoon.test)" 127.0.0.1 "SHOW DNS_HOSTS shows the new address"
 lg_alive; ok $? "the pooler is still running"
+
+# ---- dns_zone_check_period: a new SOA serial re-resolves at once -----------
+# (dns_max_ttl is long here: only the zone's new serial can bring the
+# change in)
+printf 'lagoon.test SOA 1\nzonal.lagoon.test 127.0.0.3\n' > "$ZONE"
+LG_DATABASES_EXTRA="zonal = host=zonal.lagoon.test port=$LG_PGPORT dbname=postgres"
+lg_start zones "dns_servers = 127.0.0.1:$DNSPORT
+dns_max_ttl = 600
+dns_zone_check_period = 0.5
+server_login_retry = 0.2" || bail "zones pooler did not start"
+out=$(lg_psql -d zonal -c 'select 1' 2>&1)
+like "$out" 'could not connect|server connection' "zonal.lagoon.test on 127.0.0.3: nothing listens there"
+lg_wait_for '[[ "$(lg_show_col "SHOW DNS_ZONES" serial zonename lagoon.test)" == 1 ]]' 20
+is "$(lg_admin_hdr "SHOW DNS_ZONES" | grep '^lagoon.test|')" "lagoon.test|1|1" "SHOW DNS_ZONES: the zone, its serial and its one name"
+printf 'lagoon.test SOA 2\nzonal.lagoon.test 127.0.0.1\n' > "$ZONE"
+ok_zone=1
+for i in $(seq 1 50); do
+    if [[ "$(lg_psql -d zonal -c 'select 6' 2>/dev/null)" == 6 ]]; then ok_zone=0; break; fi
+    sleep 0.2
+done
+ok $ok_zone "after the serial changed to 2 the new address is used (dns_max_ttl is 600 s)"
+is "$(lg_show_col "SHOW DNS_ZONES" serial zonename lagoon.test)" 2 "SHOW DNS_ZONES shows serial 2"
+like "$(cat "$LG_LOG")" 'zone lagoon\.test has a new serial 2' "the log says why the names were resolved again"
+lg_alive; ok $? "the zones pooler is still running"
 done_testing
