@@ -39,7 +39,8 @@ calls() { lg_pg 0 -d "$AQDB" -c "select count(*) from public.aq_log where usenam
 is "$(lg_pg 0 -c "select rolpassword like 'SCRAM-SHA-256\$%' from pg_authid where rolname = '$U1'")" t \
     "the looked-up user has a SCRAM secret on the server"
 
-LG_USERLIST="$(lg_default_userlist)
+# (scram_user is left out of auth_file: auth_query finds its SCRAM secret)
+LG_USERLIST="$(lg_default_userlist | grep -v '^"scram_user"')
 \"$AQAUTH\" \"aq_auth_pass\""
 LG_DATABASES_EXTRA="aqdb = host=127.0.0.1 port=$LG_PGPORT dbname=$AQDB"
 lg_start aq "auth_type = md5
@@ -67,6 +68,13 @@ is "$u2" "$u" "a second try of the unknown user fails the same way"
 is "$(calls nosuch_$sfx)" 1 "... without a query: \"not found\" is cached like a found user (no timing difference)"
 out=$(raw startup:"$U1":postgres auth:one_pass read)
 like "$out" $'^R 10\nR 11\nR 12\nR 0' "the SCRAM exchange is used for the looked-up SCRAM secret"
+
+# scram_user: the shared cluster wants scram-sha-256 from it; its secret
+# comes from auth_query only, so lagoon's server login works only by SCRAM
+# pass-through with the keys of the client's exchange
+is "$(login scram_user scram_pass)" scram_user \
+    "scram_user (not in auth_file) logs in; lagoon logs in to the server, which wants SCRAM, by pass-through"
+is "$(calls scram_user)" 1 "one auth_query for scram_user"
 
 # a login storm of a user not seen yet: one query
 pids=()
