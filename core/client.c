@@ -523,7 +523,12 @@ static int client_method(Client *c)
 	q.tls = c->tls_active;
 	q.database = c->dbname;
 	q.user = c->username;
-	switch (lg.hba ? hba_match(lg.hba, &q, &line) : HBA_REJECT) {
+	if (!lg.hba) {
+		/* (auth_type = hba set with SET, before a RELOAD loaded a file) */
+		clog_msg(LOG_LVL_WARNING, c, "auth_type = hba but no auth_hba_file is loaded: rejected");
+		return CM_REJECT;
+	}
+	switch (hba_match(lg.hba, &q, &line)) {
 	case HBA_TRUST: return CM_TRUST;
 	case HBA_PASSWORD: return CM_PASSWORD;
 	case HBA_MD5: return CM_MD5;

@@ -898,6 +898,8 @@ void janitor_run(void)
 	}
 	janitor_free_dead();
 	janitor_stats();
+	/* (each turn: RELOAD and admin SET both change these) */
+	dns_set_ttls(lg.cfg->dns_max_ttl, lg.cfg->dns_nxdomain_ttl, lg.cfg->dns_zone_check_period);
 	dns_janitor();
 	if (lg.shutdown == SHUTDOWN_WAIT_CLIENTS || lg.shutdown == SHUTDOWN_WAIT_SERVERS) {
 		bool any = false;
@@ -1117,7 +1119,6 @@ bool lagoon_reload(char *err, size_t errlen)
 	hba_free(lg.hba);
 	lg.hba = nhba;
 	authq_cache_clear();
-	dns_set_ttls(ncfg->dns_max_ttl, ncfg->dns_nxdomain_ttl, ncfg->dns_zone_check_period);
 	config_free(old);
 	log_info("configuration reloaded from %s", lg.config_path);
 	return true;
