@@ -69,12 +69,10 @@ like "$(cat "$LG_LOG")" 'trying the next address of "multi\.lagoon\.test"' "the 
 out=$(lg_psql -d moving -c 'select 1' 2>&1)
 like "$out" 'could not connect|server connection' "moving.lagoon.test on 127.0.0.3: nothing listens there"
 sed -i 's/^moving.lagoon.test  127.0.0.3/moving.lagoon.test  127.0.0.1/' "$ZONE"
-ok_move=1
-for i in $(seq 1 50); do
-    if [[ "$(lg_psql -d moving -c 'select 5' 2>/dev/null)" == 5 ]]; then ok_move=0; break; fi
-    sleep 0.2
-done
-ok $ok_move "after the hosts entry moved to 127.0.0.1 (dns_max_ttl = 1 s) the database works"
+# serves DB: a query through the pooler to database DB answers
+serves() { [[ "$(lg_psql -d "$1" -c 'select 5' 2>/dev/null)" == 5 ]]; }
+lg_wait_for "serves moving" 30
+ok $? "after the hosts entry moved to 127.0.0.1 (dns_max_ttl = 1 s) the database works"
 is "$(lg_show_col "SHOW DNS_HOSTS" addrs hostname moving.lagoon.test)" 127.0.0.1 "SHOW DNS_HOSTS shows the new address"
 lg_alive; ok $? "the pooler is still running"
 
@@ -92,12 +90,8 @@ like "$out" 'could not connect|server connection' "zonal.lagoon.test on 127.0.0.
 lg_wait_for '[[ "$(lg_show_col "SHOW DNS_ZONES" serial zonename lagoon.test)" == 1 ]]' 20
 is "$(lg_admin_hdr "SHOW DNS_ZONES" | grep '^lagoon.test|')" "lagoon.test|1|1" "SHOW DNS_ZONES: the zone, its serial and its one name"
 printf 'lagoon.test SOA 2\nzonal.lagoon.test 127.0.0.1\n' > "$ZONE"
-ok_zone=1
-for i in $(seq 1 50); do
-    if [[ "$(lg_psql -d zonal -c 'select 6' 2>/dev/null)" == 6 ]]; then ok_zone=0; break; fi
-    sleep 0.2
-done
-ok $ok_zone "after the serial changed to 2 the new address is used (dns_max_ttl is 600 s)"
+lg_wait_for "serves zonal" 30
+ok $? "after the serial changed to 2 the new address is used (dns_max_ttl is 600 s)"
 is "$(lg_show_col "SHOW DNS_ZONES" serial zonename lagoon.test)" 2 "SHOW DNS_ZONES shows serial 2"
 like "$(cat "$LG_LOG")" 'zone lagoon\.test has a new serial 2' "the log says why the names were resolved again"
 lg_alive; ok $? "the zones pooler is still running"
