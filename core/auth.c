@@ -79,17 +79,22 @@ bool auth_random_bytes(void *buf, size_t len)
 	return RAND_bytes(buf, (int)len) == 1;
 }
 
+static bool sha256(const void *data, size_t len, uint8_t out[SCRAM_KEY_LEN]);
+
+/* Compares SHA-256 digests of both strings: the time taken does not
+ * depend on where they differ, nor on whether their lengths match. */
 bool auth_str_equal(const char *a, const char *b)
 {
-	size_t la, lb;
+	uint8_t da[SCRAM_KEY_LEN], db[SCRAM_KEY_LEN];
+	bool good;
 
 	if (!a || !b)
 		return false;
-	la = strlen(a);
-	lb = strlen(b);
-	if (la != lb)
-		return false;
-	return CRYPTO_memcmp(a, b, la) == 0;
+	good = sha256(a, strlen(a), da) && sha256(b, strlen(b), db) &&
+		CRYPTO_memcmp(da, db, sizeof(da)) == 0;
+	OPENSSL_cleanse(da, sizeof(da));
+	OPENSSL_cleanse(db, sizeof(db));
+	return good;
 }
 
 static bool is_lower_hex(char ch)
@@ -719,22 +724,82 @@ static bool mock_key(uint8_t key[SCRAM_KEY_LEN])
 	return true;
 }
 
-static bool scram_mock_init(ScramServer *s, const char *user)
+/* The salt lagoon shows for a user it derives SCRAM keys for (a mock
+ * exchange, or a plaintext auth_file password): stable per user and the
+ * same kind either way, so salts do not tell known users from unknown. */
+static bool user_salt(const char *user, uint8_t salt[SCRAM_SALT_LEN])
 {
 	uint8_t key[SCRAM_KEY_LEN], mac[SCRAM_KEY_LEN];
 	bool good;
 
-	s->doomed = true;
 	good = mock_key(key) &&
-		hmac_sha256(key, sizeof(key), user ? user : "", user ? strlen(user) : 0, mac) &&
-		auth_random_bytes(s->stored_key, SCRAM_KEY_LEN) &&
-		auth_random_bytes(s->server_key, SCRAM_KEY_LEN);
+		hmac_sha256(key, sizeof(key), user ? user : "", user ? strlen(user) : 0, mac);
 	if (good)
-		memcpy(s->salt, mac, SCRAM_SALT_LEN);
-	s->salt_len = SCRAM_SALT_LEN;
+		memcpy(salt, mac, SCRAM_SALT_LEN);
 	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(mac, sizeof(mac));
 	return good;
+}
+
+static bool scram_mock_init(ScramServer *s, const char *user)
+{
+	s->doomed = true;
+	s->salt_len = SCRAM_SALT_LEN;
+	return user_salt(user, s->salt) &&
+		auth_random_bytes(s->stored_key, SCRAM_KEY_LEN) &&
+		auth_random_bytes(s->server_key, SCRAM_KEY_LEN);
+}
+
+/* Keys derived from plaintext auth_file passwords, kept so that PBKDF2
+ * runs once per (user, password, iterations) and not at every login: a
+ * SCRAM login against a plaintext entry then costs what one against a
+ * SCRAM secret or a mock exchange costs (no timing difference), and a
+ * login storm does not burn CPU.  Entries are found by an HMAC (keyed with
+ * the process's random mock key) of user and password; a full slot is
+ * overwritten. */
+#define DERIVED_SLOTS 256
+
+typedef struct DerivedKeys {
+	uint8_t id[SCRAM_KEY_LEN];
+	int iterations;               /* 0 = empty slot */
+	uint8_t stored_key[SCRAM_KEY_LEN];
+	uint8_t server_key[SCRAM_KEY_LEN];
+} DerivedKeys;
+
+static DerivedKeys derived_keys[DERIVED_SLOTS];
+
+static bool scram_derive_plain(ScramServer *s, const char *user, const char *password)
+{
+	uint8_t key[SCRAM_KEY_LEN], id[SCRAM_KEY_LEN];
+	size_t ul = strlen(user), pl = strlen(password);
+	char *buf = malloc(ul + pl + 2);
+	DerivedKeys *d;
+	bool good;
+
+	if (!buf)
+		return false;
+	memcpy(buf, user, ul + 1);
+	memcpy(buf + ul + 1, password, pl + 1);
+	good = mock_key(key) && hmac_sha256(key, sizeof(key), buf, ul + pl + 2, id) &&
+		user_salt(user, s->salt);
+	OPENSSL_cleanse(buf, ul + pl + 2);
+	free(buf);
+	OPENSSL_cleanse(key, sizeof(key));
+	s->salt_len = SCRAM_SALT_LEN;
+	if (!good)
+		return false;
+	d = &derived_keys[(id[0] | (unsigned)id[1] << 8) % DERIVED_SLOTS];
+	if (d->iterations != s->iterations || CRYPTO_memcmp(d->id, id, sizeof(id)) != 0) {
+		if (!scram_derive(password, s->salt, s->salt_len, s->iterations, d->stored_key, d->server_key)) {
+			d->iterations = 0;
+			return false;
+		}
+		memcpy(d->id, id, sizeof(id));
+		d->iterations = s->iterations;
+	}
+	memcpy(s->stored_key, d->stored_key, SCRAM_KEY_LEN);
+	memcpy(s->server_key, d->server_key, SCRAM_KEY_LEN);
+	return true;
 }
 
 bool scram_server_init(ScramServer *s, const char *user, const char *secret, int iterations)
@@ -751,11 +816,8 @@ bool scram_server_init(ScramServer *s, const char *user, const char *secret, int
 			good = parse_scram_secret(s, secret);
 			break;
 		case SECRET_PLAIN:
-			s->salt_len = SCRAM_SALT_LEN;
 			good = s->iterations <= SCRAM_MAX_ITERATIONS &&
-				auth_random_bytes(s->salt, SCRAM_SALT_LEN) &&
-				scram_derive(secret, s->salt, s->salt_len, s->iterations,
-				             s->stored_key, s->server_key);
+				scram_derive_plain(s, user ? user : "", secret);
 			break;
 		default:
 			good = false;       /* md5 cannot be turned into SCRAM keys */

@@ -51,7 +51,8 @@ void md5_response(const char *user, const char *secret, const uint8_t salt[4], c
 /* Check a client's md5 response against a plaintext or md5 secret. */
 bool md5_verify(const char *user, const char *secret, const uint8_t salt[4], const char *response);
 
-/* Constant-time comparison of two NUL-terminated strings. */
+/* Constant-time comparison of two NUL-terminated strings (of their
+ * SHA-256 digests, so a length difference does not show either). */
 bool auth_str_equal(const char *a, const char *b);
 
 /* ---- SCRAM-SHA-256 (RFC 5802 / 7677), no channel binding ------------- */

@@ -20,7 +20,11 @@
 #include "objects.h"
 #include "admin.h"
 #include "routing.h"
+#include "authq.h"
+#include "hba.h"
 #include "log.h"
+
+#include <pwd.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -122,7 +126,6 @@ Client *client_accept(int fd, const struct sockaddr *sa, socklen_t salen, bool i
 		close(fd);
 		return NULL;
 	}
-	(void)salen;
 	sbuf_init(&c->sbuf, client_proto, client_event);
 	c->sbuf.startup = true;
 	list_node_init(&c->node);
@@ -130,6 +133,8 @@ Client *client_accept(int fd, const struct sockaddr *sa, socklen_t salen, bool i
 	c->id = lg.next_client_id++;
 	c->is_unix = is_unix;
 	client_addr_text(c, sa);
+	if (!is_unix && salen > 0 && (size_t)salen <= sizeof(c->peer))
+		memcpy(&c->peer, sa, (size_t)salen);
 	if (is_unix) {
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
@@ -192,6 +197,7 @@ void client_close(Client *c, const char *fmt, ...)
 		admin_client_gone(c);
 	routing_session_end(c);
 	cancel_unregister(c);
+	authq_client_gone(c);
 	if (c->db && c->db->client_count > 0 && c->welcomed)
 		c->db->client_count--;
 	if (c->user && c->user->client_count > 0 && c->welcomed)
@@ -315,9 +321,27 @@ static bool client_admin_peer(const Client *c)
 		 strcmp(c->username, "pgbouncer") == 0 || strcmp(c->username, "lagoon") == 0);
 }
 
+/* A secret auth_query found: kept on the user, for the pooler's own
+ * logins to servers as this user. */
+static void client_keep_dyn_secret(Client *c, User *u)
+{
+	char *d;
+
+	if (!u || !c->auth_secret || (lg.authfile && authfile_lookup(lg.authfile, c->username)))
+		return;
+	if (u->dyn_secret && strcmp(u->dyn_secret, c->auth_secret) == 0)
+		return;
+	d = strdup(c->auth_secret);
+	if (!d)
+		return;
+	free(u->dyn_secret);
+	u->dyn_secret = d;
+}
+
 static void client_auth_ok(Client *c)
 {
 	c->auth_step = AUTH_STEP_NONE;
+	client_keep_dyn_secret(c, user_get(c->username));
 	if (c->scram && c->scram->have_client_key)
 		client_keep_scram_keys(c, user_get(c->username));
 	if (c->scram)
@@ -359,12 +383,108 @@ static void client_auth_ok(Client *c)
 		client_login_done(c, c->pool->last_login_error);
 }
 
+/* ---- login failure rate limit ------------------------------------------ */
+
+/* Failed logins per client address in the current window: a small
+ * fixed table; a full table forgets the entry whose window is oldest. */
+#define FAIL_SLOTS 1024
+
+typedef struct FailSlot {
+	char addr[64];
+	int count;
+	usec_t since;                 /* start of the window */
+} FailSlot;
+
+static FailSlot fail_slots[FAIL_SLOTS];
+
+static FailSlot *client_fail_slot(const Client *c, bool create)
+{
+	uint32_t h = 2166136261u;
+	FailSlot *oldest = NULL;
+
+	for (const char *p = c->addr; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	for (int i = 0; i < 8; i++) {
+		FailSlot *f = &fail_slots[(h + (uint32_t)i) % FAIL_SLOTS];
+		if (f->addr[0] && strcmp(f->addr, c->addr) == 0)
+			return f;
+		if (!oldest || !f->addr[0] || (oldest->addr[0] && f->since < oldest->since))
+			oldest = f;
+	}
+	if (!create)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	snprintf(oldest->addr, sizeof(oldest->addr), "%s", c->addr);
+	oldest->since = lg.now;
+	return oldest;
+}
+
+/* More than auth_failure_limit failures within auth_failure_window. */
+static bool client_rate_limited(const Client *c)
+{
+	FailSlot *f;
+
+	if (lg.cfg->auth_failure_limit <= 0)
+		return false;
+	f = client_fail_slot(c, false);
+	if (!f || lg.now - f->since > lg.cfg->auth_failure_window)
+		return false;
+	return f->count >= lg.cfg->auth_failure_limit;
+}
+
+static void client_note_failure(const Client *c)
+{
+	FailSlot *f;
+
+	if (lg.cfg->auth_failure_limit <= 0)
+		return;
+	f = client_fail_slot(c, true);
+	if (lg.now - f->since > lg.cfg->auth_failure_window) {
+		f->since = lg.now;
+		f->count = 0;
+	}
+	f->count++;
+	if (f->count == lg.cfg->auth_failure_limit)
+		clog_msg(LOG_LVL_WARNING, c, "%d failed logins from %s: refusing logins from it for "
+		         "the rest of auth_failure_window", f->count, c->addr);
+}
+
+/* Every authentication failure ends here: one message, one SQLSTATE,
+ * whatever went wrong (wrong password, unknown user, bad proof). */
 static void client_auth_failed(Client *c)
 {
+	client_note_failure(c);
 	client_fatal(c, "28P01", "password authentication failed for user \"%s\"", c->username);
 }
 
+/* A failure that names its reason (hba reject, cert, peer): the reason
+ * does not depend on whether the user exists. */
+static void client_auth_refused(Client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void client_auth_refused(Client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	client_note_failure(c);
+	va_start(ap, fmt);
+	client_vfatal(c, "28000", fmt, ap);
+	va_end(ap);
+}
+
 /* ---- authentication -------------------------------------------------- */
+
+/* How one client authenticates (Client.auth_method). */
+enum {
+	CM_TRUST = 0,
+	CM_ANY,
+	CM_REJECT,
+	CM_PASSWORD,
+	CM_MD5,
+	CM_SCRAM,
+	CM_CERT,
+	CM_PEER,
+};
 
 static void client_send_auth(Client *c, uint32_t code, const void *data, size_t len)
 {
@@ -396,35 +516,99 @@ static void client_start_scram(Client *c)
 	client_send_auth(c, AUTH_REQ_SASL, mechs, sizeof(mechs));
 }
 
-/* Decide how this client proves who it is. */
-static void client_start_auth(Client *c)
+/* The method for this connection: auth_type, or the first hba rule. */
+static int client_method(Client *c)
 {
-	int type = lg.cfg->auth_type;
-	const char *secret = lg.authfile ? authfile_lookup(lg.authfile, c->username) : NULL;
+	HbaQuery q;
+	int line = 0;
 
-	if (client_admin_peer(c)) {
-		client_auth_ok(c);
+	switch (lg.cfg->auth_type) {
+	case AUTH_TYPE_TRUST: return CM_TRUST;
+	case AUTH_TYPE_ANY: return CM_ANY;
+	case AUTH_TYPE_PLAIN: return CM_PASSWORD;
+	case AUTH_TYPE_MD5: return CM_MD5;
+	case AUTH_TYPE_SCRAM: return CM_SCRAM;
+	case AUTH_TYPE_HBA: break;
+	default: return CM_REJECT;
+	}
+	memset(&q, 0, sizeof(q));
+	q.addr = c->is_unix ? NULL : (const struct sockaddr *)&c->peer;
+	q.tls = c->tls_active;
+	q.database = c->dbname;
+	q.user = c->username;
+	if (!lg.hba) {
+		/* (auth_type = hba set with SET, before a RELOAD loaded a file) */
+		clog_msg(LOG_LVL_WARNING, c, "auth_type = hba but no auth_hba_file is loaded: rejected");
+		return CM_REJECT;
+	}
+	switch (hba_match(lg.hba, &q, &line)) {
+	case HBA_TRUST: return CM_TRUST;
+	case HBA_PASSWORD: return CM_PASSWORD;
+	case HBA_MD5: return CM_MD5;
+	case HBA_SCRAM: return CM_SCRAM;
+	case HBA_CERT: return CM_CERT;
+	case HBA_PEER: return CM_PEER;
+	case HBA_REJECT: break;
+	}
+	clog_msg(LOG_LVL_DEBUG, c, "hba: %s", line ? "rejected by a reject rule" : "no rule matched");
+	return line ? -1 : CM_REJECT;   /* -1: an explicit reject rule */
+}
+
+/* The methods that take no password. */
+static void client_auth_no_password(Client *c, int m, const char *secret)
+{
+	const char *enc = c->tls_active ? "TLS" : "no encryption";
+
+	switch (m) {
+	case CM_REJECT:
+	case -1:
+		/* (not a failed login: the rules, not a guess, refused it) */
+		client_fatal(c, "28000", "%s for host \"%s\", user \"%s\", database \"%s\", %s",
+		             m < 0 ? "pg_hba.conf rejects connection" : "no pg_hba.conf entry",
+		             c->addr, c->username, c->dbname, enc);
+		return;
+	case CM_CERT:
+		if (c->tls_active && c->tls_peer_cn && strcmp(c->tls_peer_cn, c->username) == 0)
+			client_auth_ok(c);
+		else
+			client_auth_refused(c, "certificate authentication failed for user \"%s\"", c->username);
+		return;
+	case CM_PEER: {
+		struct passwd *pw = c->is_unix ? getpwuid((uid_t)c->peer_uid) : NULL;
+		if (pw && strcmp(pw->pw_name, c->username) == 0)
+			client_auth_ok(c);
+		else
+			client_auth_refused(c, "peer authentication failed for user \"%s\"", c->username);
 		return;
 	}
-	if (type == AUTH_TYPE_ANY || (type == AUTH_TYPE_TRUST && (!lg.authfile || secret))) {
+	default:
 		/* trust, like PgBouncer's, still needs the user in the auth_file
 		 * when there is one */
-		client_auth_ok(c);
+		if (m == CM_ANY || !lg.authfile || secret)
+			client_auth_ok(c);
+		else
+			client_auth_failed(c);
 		return;
 	}
-	if (type == AUTH_TYPE_TRUST) {
-		client_auth_failed(c);
-		return;
-	}
+}
+
+/* Go on with the password exchange once the secret is known (NULL = no
+ * such user: a mock exchange that fails like a wrong password). */
+void client_auth_with_secret(Client *c, const char *secret)
+{
+	int m = c->auth_method;
+
+	c->auth_step = AUTH_STEP_NONE;
+	if (c->sbuf.paused)
+		sbuf_continue(&c->sbuf);
 	c->auth_secret = secret ? strdup(secret) : NULL;
 	if (secret && !c->auth_secret) {
 		client_fatal(c, "53200", "out of memory");
 		return;
 	}
-	if (type == AUTH_TYPE_SCRAM || (type == AUTH_TYPE_MD5 && secret &&
-	                                auth_secret_kind(secret) == SECRET_SCRAM)) {
+	if (m == CM_SCRAM || (m == CM_MD5 && secret && auth_secret_kind(secret) == SECRET_SCRAM)) {
 		client_start_scram(c);
-	} else if (type == AUTH_TYPE_MD5) {
+	} else if (m == CM_MD5) {
 		if (!auth_random_bytes(c->md5_salt, sizeof(c->md5_salt))) {
 			client_fatal(c, "58000", "could not generate random salt");
 			return;
@@ -435,6 +619,35 @@ static void client_start_auth(Client *c)
 		c->auth_step = AUTH_STEP_PASSWORD;
 		client_send_auth(c, AUTH_REQ_PASSWORD, NULL, 0);
 	}
+}
+
+/* Decide how this client proves who it is. */
+static void client_start_auth(Client *c)
+{
+	const char *secret = lg.authfile ? authfile_lookup(lg.authfile, c->username) : NULL;
+	int m;
+
+	if (client_admin_peer(c)) {
+		client_auth_ok(c);
+		return;
+	}
+	if (client_rate_limited(c)) {
+		client_fatal(c, "28000", "too many failed login attempts from this address; try again later");
+		return;
+	}
+	m = c->auth_method = client_method(c);
+	if (m != CM_PASSWORD && m != CM_MD5 && m != CM_SCRAM) {
+		client_auth_no_password(c, m, secret);
+		return;
+	}
+	if (!secret && authq_wanted(c)) {
+		/* the secret comes from auth_query; stop reading meanwhile */
+		c->auth_step = AUTH_STEP_QUERY;
+		sbuf_pause(&c->sbuf);
+		authq_start(c);
+		return;
+	}
+	client_auth_with_secret(c, secret);
 }
 
 static bool client_check_plain(Client *c, const char *password)

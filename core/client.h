@@ -30,5 +30,9 @@ void client_link(Client *c, Server *s);
 /* A waiting-for-login client can now be welcomed (pool has parameters),
  * or login failed (error != NULL). */
 void client_login_done(Client *c, const char *error);
+/* auth_query answered for c (AUTH_STEP_QUERY): go on with the password
+ * exchange; secret NULL = not found (the exchange then fails like a wrong
+ * password). */
+void client_auth_with_secret(Client *c, const char *secret);
 
 #endif

@@ -73,13 +73,25 @@ typedef struct CfField {
 static const CfField cf_keys[] = {
 	K_STR(admin_users, NULL, CF_R),
 	K_BOOL(application_name_add_host, "0", CF_R),
+	K_STR(auth_dbname, NULL, CF_R),
+	K_INT(auth_failure_limit, "10", CF_R, 0, INT_MAX),
+	K_TIME(auth_failure_window, "60", CF_R),
 	K_STR(auth_file, NULL, CF_R),
+	K_STR(auth_hba_file, NULL, CF_R),
+	K_STR(auth_query, "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END "
+	      "FROM pg_catalog.pg_authid WHERE rolname = $1 AND rolcanlogin", CF_R),
+	K_TIME(auth_query_cache_ttl, "60", CF_R),
 	CFK(auth_type, CF_AUTH_TYPE, 0, 0, "md5", CF_R),
+	K_STR(auth_user, NULL, CF_R),
 	K_TIME(cancel_wait_timeout, "10", CF_R),
 	K_TIME(client_idle_timeout, "0", CF_R),
 	K_TIME(client_login_timeout, "60", CF_R),
 	K_SIZE(default_pool_size, "20", CF_R),
 	K_BOOL(disable_pqexec, "0", CF_NR),
+	K_TIME(dns_max_ttl, "15", CF_R),
+	K_TIME(dns_nxdomain_ttl, "15", CF_R),
+	K_STR(dns_servers, "", CF_NR),
+	K_TIME(dns_zone_check_period, "0", CF_R),
 	K_TIME(idle_transaction_timeout, "0", CF_R),
 	K_STR(ignore_startup_parameters, NULL, CF_R),
 	K_STR(listen_addr, NULL, CF_NR),
@@ -112,6 +124,7 @@ static const CfField cf_keys[] = {
 	K_TIME(query_timeout, "0", CF_R),
 	K_TIME(query_wait_timeout, "120", CF_R),
 	K_SIZE(reserve_pool_size, "0", CF_R),
+	K_STR(resolv_conf, "", CF_NR),
 	K_STR(router, "none", CF_R),
 	K_TIME(ryw_void_timeout, "10", CF_R),
 	K_TIME(reserve_pool_timeout, "5", CF_R),
@@ -145,15 +158,15 @@ static const CfField cf_keys[] = {
 
 /* PgBouncer [pgbouncer] keys that are accepted and listed as unimplemented. */
 static const char *const cf_unimplemented_keys[] = {
-	"auth_dbname", "auth_hba_file", "auth_ident_file", "auth_ldap_options",
-	"auth_query", "auth_user", "autodb_idle_timeout",
+	"auth_ident_file", "auth_ldap_options",
+	"autodb_idle_timeout",
 	"client_tls13_ciphers", "client_tls_ca_file", "client_tls_cert_file",
 	"client_tls_ciphers", "client_tls_dheparams", "client_tls_ecdhcurve",
 	"client_tls_key_file", "client_tls_protocols", "conffile",
-	"dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period", "job_name",
+	"job_name",
 	"max_db_client_connections", "max_prepared_statements",
 	"max_user_client_connections", "peer_id", "pool_idle_timeout",
-	"query_wait_notify", "resolv_conf", "scram_iterations",
+	"query_wait_notify", "scram_iterations",
 	"server_fast_close", "server_tls13_ciphers", "server_tls_ca_file",
 	"server_tls_cert_file", "server_tls_ciphers", "server_tls_key_file",
 	"server_tls_protocols", "service_name", "tcp_defer_accept",
@@ -186,11 +199,13 @@ static const CfField cf_db_keys[] = {
 	D_ARR(datestyle),
 	D_ARR(timezone),
 	D_ARR(application_name),
+	D_ARR(auth_user),
+	D_ARR(auth_query),
+	D_ARR(auth_dbname),
 };
 
 static const char *const cf_db_unimplemented[] = {
-	"auth_user", "auth_query", "auth_dbname", "load_balance_hosts",
-	"max_db_client_connections", "server_lifetime", "query_wait_timeout",
+	"load_balance_hosts", "max_db_client_connections", "server_lifetime", "query_wait_timeout",
 };
 
 #define CFU(n, k) { #n, k, offsetof(UserDef, n), 0, 0, INT_MAX, NULL, false }
@@ -332,7 +347,7 @@ static bool cf_parse_pool_mode(const char *s, int *out)
 
 static bool cf_parse_auth_type(const char *s, int *out, char *msg, size_t len)
 {
-	static const char *const refused[] = { "hba", "cert", "pam", "ldap" };
+	static const char *const refused[] = { "cert", "pam", "ldap" };
 
 	if (strcasecmp(s, "trust") == 0)
 		*out = AUTH_TYPE_TRUST;
@@ -344,13 +359,15 @@ static bool cf_parse_auth_type(const char *s, int *out, char *msg, size_t len)
 		*out = AUTH_TYPE_MD5;
 	else if (strcasecmp(s, "scram-sha-256") == 0)
 		*out = AUTH_TYPE_SCRAM;
+	else if (strcasecmp(s, "hba") == 0)
+		*out = AUTH_TYPE_HBA;
 	else if (cf_in_names(refused, CF_ARRAY_SIZE(refused), s)) {
 		cf_msg(msg, len, "value '%s' is not supported yet; refusing to start "
 		       "with weaker security than configured", s);
 		return false;
 	} else {
 		cf_msg(msg, len, "invalid value '%s' (expected trust, any, plain, "
-		       "md5 or scram-sha-256)", s);
+		       "md5, scram-sha-256 or hba)", s);
 		return false;
 	}
 	return true;
@@ -538,6 +555,8 @@ const char *config_auth_type_name(int type)
 		return "md5";
 	case AUTH_TYPE_SCRAM:
 		return "scram-sha-256";
+	case AUTH_TYPE_HBA:
+		return "hba";
 	default:
 		return "";
 	}

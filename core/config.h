@@ -40,6 +40,7 @@ typedef enum AuthType {
 	AUTH_TYPE_PLAIN,      /* "plain" / "password": cleartext password */
 	AUTH_TYPE_MD5,        /* md5, or SCRAM if the stored secret is SCRAM */
 	AUTH_TYPE_SCRAM,      /* scram-sha-256 */
+	AUTH_TYPE_HBA,        /* per connection, from auth_hba_file */
 } AuthType;
 
 #define CF_MAX_BACKENDS 16    /* hosts per database (primary + replicas) */
@@ -77,6 +78,9 @@ typedef struct DbDef {
 	char router[64];              /* per-database router ("" = global) */
 	char router_options[256];     /* "key=value key=value" for the router */
 	char weights[128];            /* raw weights= value: one per host, in host order */
+	char auth_user[CF_NAME_MAX];  /* per-database auth_user ("" = global) */
+	char auth_query[512];         /* per-database auth_query ("" = global) */
+	char auth_dbname[CF_NAME_MAX];/* per-database auth_dbname ("" = global) */
 	DbHost hosts[CF_MAX_BACKENDS];/* parsed backends, in order */
 	int nhosts;                   /* >= 1 after a successful parse */
 	char *extra;                  /* malloc'd or NULL: the full raw line, for SHOW */
@@ -109,6 +113,18 @@ typedef struct Config {
 	int unix_socket_mode;         /* 0777 */
 	int auth_type;                /* AuthType; default md5 */
 	char *auth_file;
+	char *auth_hba_file;          /* pg_hba.conf subset (auth_type = hba) */
+	char *auth_user;              /* runs auth_query for users not in auth_file */
+	char *auth_query;             /* $1 = user name; returns (name, secret) */
+	char *auth_dbname;            /* database auth_query runs in ("" = the client's) */
+	usec_t auth_query_cache_ttl;  /* keep auth_query answers this long (60 s; 0 = off) */
+	int auth_failure_limit;       /* failed logins per client address ... (10; 0 = off) */
+	usec_t auth_failure_window;   /* ... within this window (60 s) before refusing */
+	usec_t dns_max_ttl;           /* cache host name answers (15 s) */
+	usec_t dns_nxdomain_ttl;      /* cache failures (15 s) */
+	usec_t dns_zone_check_period; /* poll zones' SOA serials (0 = off) */
+	char *resolv_conf;            /* private resolver configuration ("" = system) */
+	char *dns_servers;            /* lagoon: "ip[:port],..." name servers ("" = resolv_conf's) */
 	char *admin_users;            /* comma-separated list or NULL */
 	char *stats_users;
 	int pool_mode;                /* default session */
@@ -225,7 +241,7 @@ bool config_parse_time(const char *s, usec_t *out);
 
 const char *config_pool_mode_name(int mode);
 
-/* "trust", "any", "plain", "md5", "scram-sha-256" ("" for anything else). */
+/* "trust", "any", "plain", "md5", "scram-sha-256", "hba" ("" for anything else). */
 const char *config_auth_type_name(int type);
 
 #endif

@@ -47,6 +47,7 @@
 #include "varcache.h"
 #include "router.h"
 #include "stats.h"
+#include "dns.h"
 
 #define LAGOON_VERSION_STR PACKAGE_NAME " " PACKAGE_VERSION
 
@@ -163,6 +164,9 @@ struct User {
 	bool scram_keys_ok;
 	uint8_t scram_client_key[SCRAM_KEY_LEN];
 	uint8_t scram_server_key[SCRAM_KEY_LEN];
+	/* the secret auth_query returned at this user's last successful
+	 * login (malloc'd, NULL = none): lagoon logs in to servers with it */
+	char *dyn_secret;
 };
 
 /* The server connections of one pool to one backend, by state. */
@@ -202,6 +206,8 @@ struct Pool {
 	bool dirty;                   /* config changed: servers close on release */
 	bool activate_pending;        /* on lg.activate_pools */
 	ListNode activate_node;
+	List authq_clients;           /* clients waiting for an auth_query run on this pool
+	                               * (Client.authq_node; they stay CL_LOGIN) */
 
 	/* stats (totals since start) */
 	uint64_t stat_xact_count, stat_query_count;
@@ -217,6 +223,7 @@ typedef enum AuthStep {
 	AUTH_STEP_MD5,                /* waiting for an md5 'p' */
 	AUTH_STEP_SCRAM_FIRST,        /* waiting for SASLInitialResponse */
 	AUTH_STEP_SCRAM_FINAL,        /* waiting for SASLResponse */
+	AUTH_STEP_QUERY,              /* waiting for auth_query to find the secret */
 } AuthStep;
 
 struct Client {
@@ -253,6 +260,9 @@ struct Client {
 	int port;
 	bool is_unix;
 	uint32_t peer_uid;            /* Unix socket peer (getpeereid) */
+	struct sockaddr_storage peer; /* TCP peer address (for hba) */
+	bool tls_active;              /* the connection is encrypted (TLS) */
+	char *tls_peer_cn;            /* the client certificate's CN, NULL when none */
 
 	usec_t connect_time;
 	usec_t request_time;          /* last message from the client */
@@ -266,6 +276,10 @@ struct Client {
 	uint8_t md5_salt[4];
 	ScramServer *scram;           /* during SCRAM only (malloc'd) */
 	char *auth_secret;            /* secret being verified (malloc'd) */
+	int auth_method;              /* how this client authenticates (client.c) */
+	ListNode authq_node;          /* authq_pool->authq_clients */
+	Pool *authq_pool;             /* pool running this client's auth_query, or NULL */
+	bool authq_running;           /* a server runs the query for this user now */
 
 	bool admin;                   /* connected to the admin console */
 	bool admin_superuser;         /* may run mutating commands */
@@ -313,6 +327,17 @@ struct Server {
 	                               * anything: its transaction is over (lagoon's own SET before
 	                               * its first message does not count) */
 	ScramClient *scram;           /* during login only (malloc'd) */
+	struct sockaddr_storage sa;   /* the address connected to (cancels go there too) */
+	int salen;
+	int addr_index;               /* which of the host name's addresses */
+	int addr_tries;               /* addresses tried for this connection */
+	DnsWait dns_wait;             /* waiting for DNS before connecting */
+	/* auth_query run (SV_TESTED): for which user, what came back */
+	char authq_user[CF_NAME_MAX]; /* "" = no auth_query running */
+	int authq_rfq;                /* ReadyForQuery still expected */
+	bool authq_found;
+	bool authq_failed;
+	char *authq_secret;           /* malloc'd; NULL = none (or SQL NULL) */
 	uint64_t stat_in_seen, stat_out_seen; /* sbuf byte counters already in pool stats */
 };
 
@@ -330,6 +355,7 @@ typedef struct Runtime {
 	struct event_base *base;
 	Config *cfg;                  /* current config (owned) */
 	AuthFile *authfile;           /* current auth_file or NULL (owned) */
+	struct Hba *hba;              /* current auth_hba_file or NULL (owned) */
 
 	List databases;               /* Database.node */
 	List users;                   /* User.node */

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "metrics.h"
+#include "dns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -172,6 +173,8 @@ static void load_config_or_die(void)
 		die("%s", err);
 	if (lg.cfg->auth_file && !authfile_load(lg.cfg->auth_file, &lg.authfile, err, sizeof(err)))
 		die("%s", err);
+	if (!objects_load_hba(lg.cfg, &lg.hba, err, sizeof(err)))
+		die("%s", err);
 	if (lg.cfg->auth_type != AUTH_TYPE_TRUST && lg.cfg->auth_type != AUTH_TYPE_ANY && !lg.authfile)
 		log_warning("auth_type needs passwords but no auth_file is set: only peer-authenticated "
 		            "admin console logins will succeed");
@@ -240,6 +243,8 @@ int main(int argc, char **argv)
 	if (!lg.base)
 		die("cannot create the event loop");
 	sbuf_set_params((uint32_t)lg.cfg->pkt_buf, lg.cfg->sbuf_loopcnt, (uint32_t)lg.cfg->max_packet_size);
+	if (!dns_init(lg.base, lg.cfg, err, sizeof(err)))
+		die("%s", err);
 	if (!objects_apply_config(lg.cfg, err, sizeof(err)))
 		die("%s", err);
 	if (!listen_start(lg.cfg, err, sizeof(err)))
@@ -269,6 +274,7 @@ int main(int argc, char **argv)
 		objects_reap();
 	}
 	monitor_stop();
+	dns_stop();
 	metrics_stop();
 	listen_stop_all();
 	if (pidfile_written)

@@ -33,6 +33,8 @@
 #include <string.h>
 
 #include <libpq-fe.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #define MONITOR_HISTORY 120
 #define MONITOR_SPLIT_LOG_USEC (10 * 1000000LL)
@@ -287,10 +289,26 @@ static const char *mon_password(const Database *db, const char *user)
 	return NULL;
 }
 
+/* The first address of be's host name from the DNS cache (a stale one
+ * while it is being re-resolved); false when none is known yet. */
+static bool mon_dns_addr(const Backend *be, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	int salen;
+	char err[256];
+
+	(void)dns_resolve(be->host, NULL, err, sizeof(err));
+	if (!dns_addr(be->host, 0, be->port, &ss, &salen))
+		return false;
+	if (ss.ss_family == AF_INET)
+		return inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len) != NULL;
+	return inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len) != NULL;
+}
+
 static PGconn *mon_conn_start(const Backend *be)
 {
-	const char *kw[10], *val[10];
-	char port[16];
+	const char *kw[12], *val[12];
+	char port[16], addr[INET6_ADDRSTRLEN];
 	int n = 0;
 	const char *user = mon_user(be->db);
 	const char *pw = mon_password(be->db, user);
@@ -299,6 +317,12 @@ static PGconn *mon_conn_start(const Backend *be)
 
 	snprintf(port, sizeof(port), "%d", be->port);
 	kw[n] = "host"; val[n++] = mon_host(be);
+	if (dns_is_name(be->host)) {
+		/* libpq would resolve the name itself, blocking the loop */
+		if (!mon_dns_addr(be, addr, sizeof(addr)))
+			return NULL;
+		kw[n] = "hostaddr"; val[n++] = addr;
+	}
 	kw[n] = "port"; val[n++] = port;
 	kw[n] = "user"; val[n++] = user;
 	if (pw) {
@@ -328,7 +352,8 @@ static void mon_connect(MonitorBackend *mb)
 	mon_conn_close(mb);
 	mb->conn = mon_conn_start(mb->be);
 	if (!mb->conn) {
-		mon_fail_later(mb, "out of memory");
+		mon_fail_later(mb, dns_is_name(mb->be->host) && dns_addr_count(mb->be->host) == 0
+		               ? "host name not resolved (yet)" : "out of memory");
 		return;
 	}
 	if (PQstatus(mb->conn) == CONNECTION_BAD) {

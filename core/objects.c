@@ -17,6 +17,9 @@
 #include "log.h"
 #include "monitor.h"
 #include "routing.h"
+#include "authq.h"
+#include "dns.h"
+#include "hba.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +36,23 @@ usec_t get_time_usec(void)
 	return (usec_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static void backend_close_servers(Backend *be);
+
+/* A backend host name now resolves to other addresses: its servers close
+ * (idle ones now, busy ones when released) and new ones use the new
+ * addresses. */
+static void objects_dns_changed(const char *host)
+{
+	ListNode *n;
+
+	list_for_each(n, &lg.databases) {
+		Database *db = list_entry(n, Database, node);
+		for (int i = 0; i < db->nbackends; i++)
+			if (db->backends[i] && strcmp(db->backends[i]->host, host) == 0)
+				backend_close_servers(db->backends[i]);
+	}
+}
+
 void objects_init(void)
 {
 	list_init(&lg.databases);
@@ -47,6 +67,7 @@ void objects_init(void)
 		list_init(&lg.cancel_hash[i]);
 	lg.next_client_id = 1;
 	lg.next_server_id = 1;
+	dns_set_change_hook(objects_dns_changed);
 	lg.now = lg.start_time = get_time_usec();
 }
 
@@ -346,6 +367,7 @@ Pool *pool_get(Database *db, User *user)
 	list_init(&p->login_wait_clients);
 	list_init(&p->waiting_clients);
 	list_init(&p->active_clients);
+	list_init(&p->authq_clients);
 	for (int i = 0; i < CF_MAX_BACKENDS; i++) {
 		PoolBackend *pb = &p->be[i];
 		list_init(&pb->login_servers);
@@ -599,6 +621,7 @@ void pool_activate(Pool *p)
 		if (be && demand[be->index] == 0)
 			demand[be->index] = 1;
 	}
+	authq_pump(p, demand);
 	pool_launch_for_waiters(p, demand);
 }
 
@@ -699,6 +722,7 @@ void objects_reap(void)
 		server_change_state(s, SV_FREE);
 		varcache_clear(&s->vars);
 		free(s->scram);
+		free(s->authq_secret);
 		free(s);
 	}
 }
@@ -814,7 +838,8 @@ static void janitor_free_dead(void)
 		list_for_each(pn, &lg.pools) {
 			Pool *p = list_entry(pn, Pool, node);
 			if (p->db == db && (pool_server_count(p) || p->active_clients.count ||
-			                    p->waiting_clients.count || p->login_wait_clients.count))
+			                    p->waiting_clients.count || p->login_wait_clients.count ||
+			                    p->authq_clients.count))
 				busy = true;
 		}
 		if (!busy)
@@ -855,6 +880,9 @@ void janitor_run(void)
 	janitor_free_dead();
 	janitor_paused();
 	stats_refresh();
+	/* (each turn: RELOAD and admin SET both change these) */
+	dns_set_ttls(lg.cfg->dns_max_ttl, lg.cfg->dns_nxdomain_ttl, lg.cfg->dns_zone_check_period);
+	dns_janitor();
 	if (lg.shutdown == SHUTDOWN_WAIT_CLIENTS || lg.shutdown == SHUTDOWN_WAIT_SERVERS) {
 		bool any = false;
 		list_for_each(n, &lg.pools) {
@@ -1011,10 +1039,23 @@ bool objects_apply_config(const Config *cfg, char *err, size_t errlen)
 	return true;
 }
 
+bool objects_load_hba(const Config *cfg, struct Hba **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (cfg->auth_type != AUTH_TYPE_HBA)
+		return true;
+	if (!cfg->auth_hba_file || !cfg->auth_hba_file[0]) {
+		snprintf(err, errlen, "auth_type = hba needs auth_hba_file");
+		return false;
+	}
+	return hba_load(cfg->auth_hba_file, out, err, errlen);
+}
+
 bool lagoon_reload(char *err, size_t errlen)
 {
 	Config *ncfg = NULL;
 	AuthFile *naf = NULL;
+	Hba *nhba = NULL;
 	Config *old = lg.cfg;
 	char lerr[512];
 
@@ -1024,6 +1065,12 @@ bool lagoon_reload(char *err, size_t errlen)
 	}
 	if (ncfg->auth_file && !authfile_load(ncfg->auth_file, &naf, err, errlen)) {
 		log_error("reload failed, keeping the old configuration: %s", err);
+		config_free(ncfg);
+		return false;
+	}
+	if (!objects_load_hba(ncfg, &nhba, err, errlen)) {
+		log_error("reload failed, keeping the old configuration: %s", err);
+		authfile_free(naf);
 		config_free(ncfg);
 		return false;
 	}
@@ -1045,11 +1092,15 @@ bool lagoon_reload(char *err, size_t errlen)
 		lg.cfg = old;
 		config_free(ncfg);
 		authfile_free(naf);
+		hba_free(nhba);
 		return false;
 	}
 	sbuf_set_params((uint32_t)ncfg->pkt_buf, ncfg->sbuf_loopcnt, (uint32_t)ncfg->max_packet_size);
 	authfile_free(lg.authfile);
 	lg.authfile = naf;
+	hba_free(lg.hba);
+	lg.hba = nhba;
+	authq_cache_clear();
 	config_free(old);
 	log_info("configuration reloaded from %s", lg.config_path);
 	return true;

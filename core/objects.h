@@ -49,6 +49,10 @@ void objects_run_deferred(void);
 /* Config: build databases from cfg at start; on reload mark changed/removed
  * ones (servers close when released). */
 bool objects_apply_config(const Config *cfg, char *err, size_t errlen);
+/* The auth_hba_file when auth_type = hba (*out NULL otherwise); false
+ * with "FILE:LINE: ..." in err when it cannot be used. */
+bool objects_load_hba(const Config *cfg, struct Hba **out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 /* Periodic maintenance (timeouts, lifetimes, min_pool_size). */
 void janitor_run(void);

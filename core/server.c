@@ -22,6 +22,8 @@
 #include "log.h"
 #include "monitor.h"
 #include "routing.h"
+#include "authq.h"
+#include "dns.h"
 #include "wire.h"
 
 #include <netdb.h>
@@ -41,13 +43,14 @@ static void server_event(SBuf *sb, SBufEvent ev);
 
 /* ---- addresses ------------------------------------------------------- */
 
-/* Resolve a backend's host into sa.  Host names use getaddrinfo() for
- * now (asynchronous DNS comes with c-ares later). */
-static bool server_address(const Backend *be, struct sockaddr_storage *ss, int *salen,
-                           char *addr, size_t addrlen)
+/* The address of backend be into ss: a Unix socket, an IP literal, or
+ * address number idx of a host name from the DNS cache (dns.c). */
+static bool server_address(const Backend *be, int idx, struct sockaddr_storage *ss, int *salen)
 {
 	int port = be->port > 0 ? be->port : 5432;
 	const char *host = be->host;
+	char portstr[16];
+	struct addrinfo hints, *res = NULL;
 
 	memset(ss, 0, sizeof(*ss));
 	if (!host[0] || host[0] == '/') {
@@ -58,22 +61,21 @@ static bool server_address(const Backend *be, struct sockaddr_storage *ss, int *
 		    sizeof(un->sun_path))
 			return false;
 		*salen = sizeof(*un);
-		snprintf(addr, addrlen, "%.63s", dir);
-		return true;
-	} else {
-		struct addrinfo hints, *res = NULL;
-		char portstr[16];
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_socktype = SOCK_STREAM;
-		snprintf(portstr, sizeof(portstr), "%d", port);
-		if (getaddrinfo(host, portstr, &hints, &res) != 0 || !res)
-			return false;
-		memcpy(ss, res->ai_addr, res->ai_addrlen);
-		*salen = (int)res->ai_addrlen;
-		freeaddrinfo(res);
-		snprintf(addr, addrlen, "%.63s", host);
 		return true;
 	}
+	if (dns_is_name(host))
+		return dns_addr(host, idx, port, ss, salen);
+	/* an IP literal: AI_NUMERICHOST never blocks */
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if (getaddrinfo(host, portstr, &hints, &res) != 0 || !res)
+		return false;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*salen = (int)res->ai_addrlen;
+	freeaddrinfo(res);
+	return true;
 }
 
 /* ---- lifecycle ------------------------------------------------------- */
@@ -92,6 +94,7 @@ static void server_login_failed_state(Server *s, const char *why, const char *sq
 		list_for_each_safe(n, t, &p->login_wait_clients)
 			client_login_done(list_entry(n, Client, node), why);
 	}
+	authq_pool_failed(p);
 }
 
 static void server_login_failed(Server *s, const char *why)
@@ -99,11 +102,72 @@ static void server_login_failed(Server *s, const char *why)
 	server_login_failed_state(s, why, "08006");
 }
 
+/* Connect to address s->addr_index of the backend.  false = s closed. */
+static bool server_connect(Server *s)
+{
+	Backend *be = s->backend;
+
+	s->addr_tries++;
+	if (!server_address(be, s->addr_index, &s->sa, &s->salen)) {
+		server_login_failed(s, "could not resolve the server address");
+		server_close(s, "cannot resolve host \"%s\"", be->host);
+		return false;
+	}
+	if (be->host[0] && be->host[0] != '/') {
+		char a[INET6_ADDRSTRLEN] = "?";
+		if (s->sa.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&s->sa)->sin_addr, a, sizeof(a));
+		else if (s->sa.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&s->sa)->sin6_addr, a, sizeof(a));
+		snprintf(s->addr, sizeof(s->addr), "%s", a);
+	} else {
+		snprintf(s->addr, sizeof(s->addr), "%.63s", be->host[0] ? be->host : "/var/run/postgresql");
+	}
+	if (!sbuf_connect(&s->sbuf, (struct sockaddr *)&s->sa, s->salen, lg.base)) {
+		server_login_failed(s, "could not connect to the server");
+		server_close(s, "connect failed: %m");
+		return false;
+	}
+	slog_msg(LOG_LVL_DEBUG, s, "new connection to server");
+	return true;
+}
+
+/* The backend's host name was resolved (or not) while s waited. */
+static void server_dns_done(DnsWait *w, bool ok, const char *err)
+{
+	Server *s = (Server *)((char *)w - offsetof(Server, dns_wait));
+
+	lg.now = get_time_usec();
+	if (!ok) {
+		server_login_failed(s, err);
+		server_close(s, "%s", err);
+		return;
+	}
+	s->addr_index = dns_next_index(s->backend->host);
+	(void)server_connect(s);
+}
+
+/* A connect failed: a host name with more addresses tries the next one. */
+static bool server_try_next_address(Server *s)
+{
+	const char *host = s->backend->host;
+	int n = dns_is_name(host) ? dns_addr_count(host) : 0;
+
+	if (s->addr_tries >= n)
+		return false;
+	slog_msg(LOG_LVL_LOG, s, "connect to %s failed (%m); trying the next address of \"%s\"",
+	         s->addr, host);
+	sbuf_close(&s->sbuf);
+	sbuf_init(&s->sbuf, server_proto, server_event);
+	s->addr_index++;
+	(void)server_connect(s);
+	return true;
+}
+
 Server *server_launch(Pool *p, Backend *be)
 {
 	Server *s = calloc(1, sizeof(*s));
-	struct sockaddr_storage ss;
-	int salen;
+	char err[256];
 
 	if (!s)
 		return NULL;
@@ -114,22 +178,26 @@ Server *server_launch(Pool *p, Backend *be)
 	s->id = lg.next_server_id++;
 	s->connect_time = s->request_time = lg.now;
 	s->port = be->port > 0 ? be->port : 5432;
+	s->dns_wait.done = server_dns_done;
+	snprintf(s->addr, sizeof(s->addr), "%.63s", be->host);
 	server_change_state(s, SV_LOGIN);
 	p->db->server_count++;
 	p->user->server_count++;
 	be->server_count++;
-	if (!server_address(be, &ss, &salen, s->addr, sizeof(s->addr))) {
-		server_login_failed(s, "could not resolve the server address");
-		server_close(s, "cannot resolve host \"%s\"", be->host);
-		return NULL;
+	if (dns_is_name(be->host)) {
+		switch (dns_resolve(be->host, &s->dns_wait, err, sizeof(err))) {
+		case DNS_WAIT:
+			return s;           /* server_dns_done connects */
+		case DNS_FAILED:
+			server_login_failed(s, err);
+			server_close(s, "%s", err);
+			return NULL;
+		case DNS_READY:
+			s->addr_index = dns_next_index(be->host);
+			break;
+		}
 	}
-	if (!sbuf_connect(&s->sbuf, (struct sockaddr *)&ss, salen, lg.base)) {
-		server_login_failed(s, "could not connect to the server");
-		server_close(s, "connect failed: %m");
-		return NULL;
-	}
-	slog_msg(LOG_LVL_DEBUG, s, "new connection to server");
-	return s;
+	return server_connect(s) ? s : NULL;
 }
 
 void server_close(Server *s, const char *fmt, ...)
@@ -144,6 +212,14 @@ void server_close(Server *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	dns_cancel(&s->dns_wait);
+	if (s->authq_user[0]) {
+		char user[CF_NAME_MAX];
+		snprintf(user, sizeof(user), "%s", s->authq_user);
+		s->authq_user[0] = '\0';
+		slog_msg(LOG_LVL_WARNING, s, "auth_query for \"%s\" did not finish: %s", user, reason);
+		authq_done(p, user, false, NULL);
+	}
 	if (lg.cfg->log_disconnections || s->state == SV_LOGIN)
 		slog_msg(s->state == SV_LOGIN && lg.cfg->log_pooler_errors ? LOG_LVL_WARNING : LOG_LVL_LOG,
 		         s, "closing because: %s (age=%llds)", reason,
@@ -190,6 +266,8 @@ static void server_event(SBuf *sb, SBufEvent ev)
 		server_send_startup(s);
 		break;
 	case SBUF_EV_CONNECT_FAILED:
+		if (server_try_next_address(s))
+			break;
 		server_login_failed(s, "could not connect to the server");
 		server_close(s, "connect failed: %m");
 		break;
@@ -252,11 +330,16 @@ static const char *server_secret(Server *s)
 {
 	const Pool *p = s->pool;
 
+	const char *secret = NULL;
+	User *u;
+
 	if (p->db->def.password[0])
 		return p->db->def.password;
 	if (lg.authfile)
-		return authfile_lookup(lg.authfile, p->login_user);
-	return NULL;
+		secret = authfile_lookup(lg.authfile, p->login_user);
+	if (!secret && (u = user_get(p->login_user)))
+		secret = u->dyn_secret;   /* found by auth_query at a client's login */
+	return secret;
 }
 
 static void server_auth_fail(Server *s, const char *why)
@@ -883,6 +966,129 @@ static SBufAction server_active_msg(Server *s, const SBufMsg *msg)
 	}
 }
 
+/* ---- auth_query ------------------------------------------------------- */
+
+/* Run auth_query for user on idle server s (SV_IDLE -> SV_TESTED).  The
+ * query runs inside BEGIN ... COMMIT with SET LOCAL search_path =
+ * pg_catalog, pg_temp, so neither a schema the auth_user can write nor a
+ * search_path left behind can change which pg_authid it reads; the user
+ * name travels as parameter $1 (extended protocol), never in the SQL.
+ * Everything is sent at once: three ReadyForQuery come back. */
+void server_authq_start(Server *s, const char *user)
+{
+	const char *sql = s->pool->db->def.auth_query[0] ? s->pool->db->def.auth_query
+		: lg.cfg->auth_query;
+	uint8_t stack[1024];
+	PktBuf p;
+
+	server_change_state(s, SV_TESTED);
+	snprintf(s->authq_user, sizeof(s->authq_user), "%s", user);
+	s->authq_rfq = 3;
+	s->authq_found = s->authq_failed = false;
+	free(s->authq_secret);
+	s->authq_secret = NULL;
+	s->request_time = lg.now;
+	pkt_init(&p, stack, sizeof(stack));
+	pkt_query(&p, "BEGIN; SET LOCAL search_path TO pg_catalog, pg_temp");
+	pkt_start(&p, 'P');
+	pkt_put_str(&p, "");
+	pkt_put_str(&p, sql ? sql : "");
+	pkt_put_u16(&p, 0);
+	pkt_finish(&p);
+	pkt_start(&p, 'B');
+	pkt_put_str(&p, "");
+	pkt_put_str(&p, "");
+	pkt_put_u16(&p, 0);             /* parameters in text */
+	pkt_put_u16(&p, 1);
+	pkt_put_u32(&p, (uint32_t)strlen(user));
+	pkt_put_bytes(&p, user, strlen(user));
+	pkt_put_u16(&p, 0);             /* results in text */
+	pkt_finish(&p);
+	pkt_start(&p, 'E');
+	pkt_put_str(&p, "");
+	pkt_put_u32(&p, 0);
+	pkt_finish(&p);
+	pkt_start(&p, 'S');
+	pkt_finish(&p);
+	pkt_query(&p, "COMMIT");
+	slog_msg(LOG_LVL_DEBUG, s, "auth_query for \"%s\"", user);
+	(void)server_send_pkt(s, &p);
+	pkt_free(&p);
+}
+
+/* The first DataRow: (name, secret); a NULL secret = no password. */
+static void server_authq_row(Server *s, const SBufMsg *msg)
+{
+	PktReader r;
+	uint32_t n;
+	const uint8_t *v;
+
+	if (s->authq_found)
+		return;                 /* only the first row counts */
+	pkt_reader_init(&r, msg->data + 5, msg->len - 5);
+	if (pkt_get_u16(&r) < 2)
+		return;
+	n = pkt_get_u32(&r);
+	if (n != (uint32_t)-1 && !pkt_get_bytes(&r, n))
+		return;
+	n = pkt_get_u32(&r);
+	s->authq_found = true;
+	if (n == (uint32_t)-1 || r.bad || n == 0 || n >= CF_PASSWORD_MAX)
+		return;
+	v = pkt_get_bytes(&r, n);
+	if (!v || memchr(v, '\0', n))
+		return;
+	s->authq_secret = malloc(n + 1);
+	if (s->authq_secret) {
+		memcpy(s->authq_secret, v, n);
+		s->authq_secret[n] = '\0';
+	}
+}
+
+static SBufAction server_authq_msg(Server *s, const SBufMsg *msg)
+{
+	ErrorFields ef;
+	char user[CF_NAME_MAX];
+	char *secret;
+	bool answered;
+
+	if (!msg->complete)
+		return msg->len <= SERVER_MSG_MAX ? SBUF_NEED_BODY : (server_close(s, "auth_query reply too long"), SBUF_STOP);
+	if (msg->type == 'D') {
+		server_authq_row(s, msg);
+	} else if (msg->type == 'E') {
+		s->authq_failed = true;
+		if (proto_parse_error(msg->data + 5, msg->len - 5, &ef))
+			slog_msg(LOG_LVL_WARNING, s, "auth_query failed: %s", ef.message);
+	} else if (msg->type == 'S') {
+		server_param(s, msg, false);
+	} else if (msg->type == 'Z' && --s->authq_rfq == 0) {
+		s->tx_status = msg->len == 6 ? (char)msg->data[5] : 'E';
+		snprintf(user, sizeof(user), "%s", s->authq_user);
+		s->authq_user[0] = '\0';
+		secret = s->authq_secret;
+		s->authq_secret = NULL;
+		answered = !s->authq_failed;   /* secret, or NULL: no such user */
+		if (!answered && secret) {
+			memset(secret, 0, strlen(secret));
+			free(secret);
+			secret = NULL;
+		}
+		if (s->tx_status == 'I') {
+			server_change_state(s, SV_IDLE);
+		} else {
+			server_close(s, "auth_query left a transaction open");
+		}
+		authq_done(s->pool, user, answered, secret);
+		if (secret) {
+			memset(secret, 0, strlen(secret));
+			free(secret);
+		}
+		return s->state == SV_JUSTFREE ? SBUF_STOP : SBUF_SKIP;
+	}
+	return SBUF_SKIP;
+}
+
 /* An unlinked server spoke: notices are dropped, anything else is fatal. */
 static SBufAction server_idle_msg(Server *s, const SBufMsg *msg)
 {
@@ -928,6 +1134,8 @@ static SBufAction server_proto(SBuf *sb, const SBufMsg *msg)
 		return server_active_msg(s, msg);
 	case SV_TESTED:
 		lg.now = get_time_usec();
+		if (s->authq_user[0])
+			return server_authq_msg(s, msg);
 		if (s->swallow_rfq > 0)
 			return server_swallow(s, msg);
 		return server_idle_msg(s, msg);
@@ -967,9 +1175,6 @@ static void cancel_event(SBuf *sb, SBufEvent ev)
 void server_send_cancel(Server *s)
 {
 	CancelConn *cc = calloc(1, sizeof(*cc));
-	struct sockaddr_storage ss;
-	int salen;
-	char addr[64];
 	PktBuf p;
 
 	if (!cc)
@@ -977,9 +1182,8 @@ void server_send_cancel(Server *s)
 	sbuf_init(&cc->sbuf, cancel_proto, cancel_event);
 	pkt_init(&p, cc->pkt, sizeof(cc->pkt));
 	pkt_cancel_request(&p, s->be_pid, s->be_key);
-	if (p.heap || p.len != sizeof(cc->pkt) ||
-	    !server_address(s->backend, &ss, &salen, addr, sizeof(addr)) ||
-	    !sbuf_connect(&cc->sbuf, (struct sockaddr *)&ss, salen, lg.base)) {
+	if (p.heap || p.len != sizeof(cc->pkt) || s->salen <= 0 ||
+	    !sbuf_connect(&cc->sbuf, (struct sockaddr *)&s->sa, s->salen, lg.base)) {
 		pkt_free(&p);
 		free(cc);
 		slog_msg(LOG_LVL_WARNING, s, "could not send a cancel request");

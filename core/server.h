@@ -27,6 +27,8 @@ bool server_link(Server *s, Client *c);
 void server_track_client_msg(Server *s, uint8_t type);
 /* Send the CancelRequest for s on a new connection to the same address. */
 void server_send_cancel(Server *s);
+/* Run auth_query for user on the idle server s (authq.c). */
+void server_authq_start(Server *s, const char *user);
 /* Start server_check_query on an idle server (SV_USED -> SV_TESTED). */
 void server_check(Server *s);
 

@@ -20,7 +20,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 seconds=${1:-20}
 [ $# -gt 0 ] && shift
-names=${*:-"startup error classify config scram sbuf"}
+names=${*:-"startup error classify config scram sbuf hba"}
 bin_dir=${FUZZ_BIN_DIR:-tests/fuzz}
 corpus_dir=${FUZZ_CORPUS_DIR:-$here/corpus}
 work=${FUZZ_WORK_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/lagoon-fuzz.XXXXXX")}

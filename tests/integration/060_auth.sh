@@ -14,11 +14,20 @@ raw() { python3 "$LG_RAWPG" --port "$LG_PORT" --timeout 10 "$@" 2>&1; }
 login() { PGPASSWORD=$2 lg_psql -U "$1" -d "${3:-postgres}" -c "select current_user" 2>&1; }
 
 # ---- auth_type = md5 --------------------------------------------------------
+# scram_repl: the first replica, which (like the primary) wants
+# scram-sha-256 from scram_user; scram_user's auth_file entry is the SCRAM
+# secret, so lagoon can log in there only by SCRAM pass-through
+LG_DATABASES_EXTRA="scram_repl = host=127.0.0.1 port=$((LG_PGPORT + 1)) dbname=postgres"
 lg_start md5 "auth_type = md5" || bail "pooler did not start"
+unset LG_DATABASES_EXTRA
 
 is "$(login app app_pass)" app "md5: a plaintext auth_file entry accepts the right password"
 is "$(login md5_user md5_pass)" md5_user "md5: an md5 auth_file secret accepts the right password (and the server md5 login works)"
 is "$(login scram_user scram_pass)" scram_user "md5: a SCRAM auth_file secret accepts the right password (SCRAM to the client and to the server)"
+out=$(PGPASSWORD=scram_pass lg_psql -U scram_user -d scram_repl -c "select current_user, pg_is_in_recovery()" 2>&1)
+is "$out" "scram_user|t" "SCRAM pass-through: scram_user (SCRAM secret only) logs in through lagoon to a replica that requires scram-sha-256"
+is "$(lg_pg 1 -c "select count(*) > 0 from pg_stat_activity where usename = 'scram_user' and client_addr = '127.0.0.1'")" t \
+    "... the replica shows lagoon's scram_user session"
 is "$(LG_HOST=$LG_SOCKDIR login md5_user md5_pass)" md5_user "md5: md5_user logs in over the Unix socket too"
 
 out=$(login app wrong_pass); like "$out" 'password authentication failed for user "app"' "md5: a wrong password (plaintext entry) is refused"

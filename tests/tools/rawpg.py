@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """rawpg.py - speak the PostgreSQL wire protocol by hand, well-formed or not.
 
-Usage: rawpg.py [--host H] [--port P] [--unix DIR] [--timeout S] STEP...
+Usage: rawpg.py [--host H] [--port P] [--unix DIR] [--timeout S] [--bind ADDR] STEP...
+
+--bind ADDR connects from that local address (e.g. 127.0.0.2: a client
+"from another host" on the loopback network).
 
 Runs the steps in order on one connection and prints one line per thing it
 receives, for the test scripts to match:
@@ -55,7 +58,9 @@ class Conn:
             self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.s.connect("%s/.s.PGSQL.%d" % (args["unix"], args["port"]))
         else:
-            self.s = socket.create_connection((args["host"], args["port"]), timeout=10)
+            src = (args["bind"], 0) if args.get("bind") else None
+            self.s = socket.create_connection((args["host"], args["port"]), timeout=10,
+                                              source_address=src)
         self.s.settimeout(self.timeout)
         self.buf = b""
         self.closed = False
@@ -221,7 +226,7 @@ def main(argv):
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a in ("--host", "--port", "--unix", "--timeout"):
+        if a in ("--host", "--port", "--unix", "--timeout", "--bind"):
             v = argv[i + 1]
             args[a[2:]] = int(v) if a == "--port" else float(v) if a == "--timeout" else v
             i += 2

@@ -220,15 +220,15 @@ static void test_pass_through(void)
 	     exchange(&c, cf, n, other)), "keys do not open a server with another salt");
 }
 
-/* The s= part of a server-first for a mock exchange of user. */
-static void mock_salt(const char *user, char *salt, size_t size)
+/* The salt a SCRAM exchange for user shows (secret NULL = mock exchange). */
+static void mock_salt(const char *user, const char *secret, char *salt, size_t size)
 {
 	ScramServer s;
 	char out[512];
 	const char *cf = "n,,n=,r=abcdef", *p, *q;
 
 	salt[0] = '\0';
-	if (!scram_server_init(&s, user, NULL, 0) ||
+	if (!scram_server_init(&s, user, secret, 0) ||
 	    !scram_server_first(&s, cf, strlen(cf), out, sizeof(out), err, sizeof(err)))
 		return;
 	p = strstr(out, ",s=");
@@ -242,12 +242,15 @@ static void test_mock_and_refusals(void)
 	ScramServer s;
 	char a[64], b[64], c[64];
 
-	mock_salt("ghost", a, sizeof(a));
-	mock_salt("ghost", b, sizeof(b));
-	mock_salt("phantom", c, sizeof(c));
+	mock_salt("ghost", NULL, a, sizeof(a));
+	mock_salt("ghost", NULL, b, sizeof(b));
+	mock_salt("phantom", NULL, c, sizeof(c));
 	ok(a[0] != '\0', "mock exchange sends a salt");
 	is_str(a, b, "mock salt is stable for a user");
 	ok(strcmp(a, c) != 0, "mock salt differs between users");
+	mock_salt("known", "plain password", a, sizeof(a));
+	mock_salt("known", "plain password", b, sizeof(b));
+	is_str(a, b, "a plaintext secret's salt is stable too (it does not tell known users from unknown)");
 	ok(!scram_server_init(&s, "postgres", MD5_POSTGRES, 0), "md5 secret refused for SCRAM");
 	ok(!scram_server_init(&s, "x", "SCRAM-SHA-256$4096:abc", 0), "truncated SCRAM secret refused");
 	ok(!scram_server_init(&s, "x", "SCRAM-SHA-256$0:" RFC_SALT "$AAAA:AAAA", 0),

@@ -152,7 +152,7 @@ static void test_full_settings(const Config *cfg)
 	ok(config_list_contains(cfg->ignore_startup_parameters, "search_path"),
 	   "ignore_startup_parameters list");
 	is_str("job_name, max_prepared_statements, tcp_user_timeout, server_tls_sslmode, "
-	       "[databases] auth_user, [users] max_user_client_connections, [peers]",
+	       "[databases] load_balance_hosts, [users] max_user_client_connections, [peers]",
 	       cfg->unimplemented, "unimplemented keys, deduplicated, in order");
 }
 
@@ -316,8 +316,8 @@ static void test_errors(void)
 	      "t.ini:2:", "too long");
 	fails("unknown user key", "[users]\nu = pool_size=1 max_db_connections=2\n",
 	      "t.ini:2: key 'max_db_connections'", "unknown parameter");
-	fails("auth_type hba refused", "[pgbouncer]\nauth_hba_file = /etc/hba\nauth_type = hba\n",
-	      "t.ini:3: key 'auth_type'", "not supported yet");
+	fails("auth_type bogus refused", "[pgbouncer]\nauth_hba_file = /etc/hba\nauth_type = hbax\n",
+	      "t.ini:3: key 'auth_type'", "expected trust");
 	fails("auth_type ldap refused", "[pgbouncer]\nauth_type = ldap\n",
 	      "t.ini:2: key 'auth_type'", "weaker security");
 	fails("server_tls_sslmode verify-full refused",
