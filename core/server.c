@@ -163,6 +163,10 @@ void server_close(Server *s, const char *fmt, ...)
 		pkt_terminate(&pb);
 		(void)sbuf_send_local(&s->sbuf, pb.buf, pb.len);
 	}
+	if (s->lsn_fetch) {
+		routing_key_fetch_done(s);
+		s->lsn_fetch = false;
+	}
 	sbuf_close(&s->sbuf);
 	p->db->server_count--;
 	p->user->server_count--;
@@ -634,6 +638,7 @@ static void server_fetch_commit_lsn(Server *s)
 {
 	s->link->txn_write = false;
 	s->lsn_fetch = true;
+	routing_key_fetch_start(s, s->link->txn_key);
 	server_send_query(s, "SELECT pg_current_wal_insert_lsn(), current_setting('wal_block_size')::int, "
 	                  "pg_size_bytes(current_setting('wal_segment_size'))");
 }
@@ -647,7 +652,7 @@ static void server_take_commit_lsn(Server *s, const SBufMsg *msg)
 	Client *c = s->link;
 
 	pkt_reader_init(&r, msg->data + 5, msg->len - 5);
-	if (pkt_get_u16(&r) != 3 || !c)
+	if (pkt_get_u16(&r) != 3)
 		return;
 	for (int i = 0; i < 3; i++) {
 		uint32_t n = pkt_get_u32(&r);
@@ -661,6 +666,9 @@ static void server_take_commit_lsn(Server *s, const SBufMsg *msg)
 		return;
 	lsn = monitor_normalise_insert_lsn(lsn, (uint32_t)strtoul(cols[1], NULL, 10),
 	                                   (uint32_t)strtoull(cols[2], NULL, 10));
+	s->fetched_lsn = lsn;   /* for the key, even if the client left meanwhile */
+	if (!c)
+		return;
 	c->last_commit_lsn = lsn;
 	c->last_commit_time = lg.now;
 	c->lsn_epoch = s->pool->db->primary_changes;
@@ -686,6 +694,8 @@ static SBufAction server_swallow(Server *s, const SBufMsg *msg)
 	s->swallow_rfq--;
 	s->pending_rfq--;
 	s->tx_status = 'I';
+	if (s->lsn_fetch)
+		routing_key_fetch_done(s);
 	s->lsn_fetch = false;
 	if (s->swallow_rfq > 0)
 		return SBUF_SKIP;
