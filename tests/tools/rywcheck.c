@@ -27,8 +27,10 @@
  *
  *     pairs=N reads=N stale=S replica_reads=R replica_share=P% p50_ms=X p99_ms=Y
  *     writes=W errors=E stale_on_primary=P ro_reads=N ro_replica=N ports=PORT:N,...
+ *     ro_ports=PORT:N,...
  *
  * (pairs = writes read back; reads = all checked reads, -r per write;
+ * ports = where the checked reads ran, ro_ports = the reader-only ones;
  * latencies are of the checked reads, as the client sees them) and exits
  * 0; 3 if any read was stale (the checker failed the pooler); 1 if any
  * statement failed; 2 on bad usage or when a connection cannot be made.
@@ -81,7 +83,7 @@ static atomic_long n_ro_reads, n_ro_replica;
 static atomic_int n_err_shown;
 static pthread_mutex_t port_lock = PTHREAD_MUTEX_INITIALIZER;
 static int port_num[MAX_PORTS];
-static long port_reads[MAX_PORTS];
+static long port_reads[2][MAX_PORTS];   /* [0] checked reads, [1] reader-only reads */
 
 typedef struct worker {
 	int id;
@@ -142,13 +144,13 @@ static int exec_ok(worker *w, PGconn *conn, const char *what, const char *sql, c
 	return ok;
 }
 
-static void count_port(int port)
+static void count_port(int port, int ro)
 {
 	pthread_mutex_lock(&port_lock);
 	for (int i = 0; i < MAX_PORTS; i++) {
 		if (port_num[i] == port || port_num[i] == 0) {
 			port_num[i] = port;
-			port_reads[i]++;
+			port_reads[ro][i]++;
 			break;
 		}
 	}
@@ -190,7 +192,7 @@ static int do_write(worker *w, int pat, long i, const char *hint, char *key, siz
 	*ver = 1;
 	snprintf(sql, sizeof(sql), "%sINSERT INTO %s (k, v) VALUES ('%s', 1)%s", async, table, key,
 	         pat == PAT_TXN ? "" : hint);
-	snprintf(sql_p, sizeof(sql_p), "INSERT INTO %s (k, v) VALUES ($1, 1)%s", table,
+	snprintf(sql_p, sizeof(sql_p), "INSERT INTO %s (k, v) VALUES ($1, $2::bigint)%s", table,
 	         pat == PAT_TXN ? "" : hint);
 	if (pat == PAT_INSERT)
 		return exec_ok(w, c, "INSERT", sql, async_commit ? NULL : sql_p, key, *ver);
@@ -232,7 +234,7 @@ static int do_read(worker *w, PGconn *conn, const char *hint, const char *key, l
 	}
 	if (checked)
 		add_latency(w, (now_s() - t0) * 1000.0);
-	count_port(atoi(PQgetvalue(res, 0, 0)));
+	count_port(atoi(PQgetvalue(res, 0, 0)), !checked);
 	*on_replica = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
 	found = strcmp(PQgetvalue(res, 0, 2), "0") != 0;
 	PQclear(res);
@@ -487,8 +489,12 @@ int main(int argc, char **argv)
 	       atomic_load(&n_replica), share, percentile(w, total, 50), percentile(w, total, 99),
 	       atomic_load(&n_writes), atomic_load(&n_errors), atomic_load(&n_stale_primary),
 	       atomic_load(&n_ro_reads), atomic_load(&n_ro_replica));
-	for (int i = 0; i < MAX_PORTS && port_num[i]; i++)
-		printf("%s%d:%ld", i ? "," : "", port_num[i], port_reads[i]);
+	for (int ro = 0; ro < 2; ro++) {
+		printf("%s", ro ? " ro_ports=" : "");
+		for (int i = 0, n = 0; i < MAX_PORTS && port_num[i]; i++)
+			if (port_reads[ro][i])
+				printf("%s%d:%ld", n++ ? "," : "", port_num[i], port_reads[ro][i]);
+	}
 	printf("\n");
 	fflush(stdout);
 	for (int i = 0; i < total; i++)
