@@ -136,7 +136,9 @@ static void ryw_key_at(Lexer *lx, const unsigned char *p, const unsigned char *e
 		return;
 	for (q = v; q < end && is_key_char(*q); q++)
 		;
-	if (q == v || q - v > CLASSIFY_RYW_KEY_MAX || (q < end && is_ident_cont(*q)))
+	/* the value ends at a blank, the comment's end or the text's end */
+	if (q == v || q - v > CLASSIFY_RYW_KEY_MAX ||
+	    (q < end && *q != ' ' && *q != '\t' && *q != '\n' && *q != '\r' && *q != '*'))
 		return;
 	lx->ryw_key = (const char *)v;
 	lx->ryw_key_len = (uint32_t)(q - v);
