@@ -824,6 +824,14 @@ static SBufAction client_active_msg(Client *c, const SBufMsg *msg)
 		/* our SET for this client's parameters is still running */
 		return SBUF_PAUSE;
 	}
+	if (c->link->txn_done && c->link->backend == c->pool->db->primary && c->pool->db->router &&
+	    pool_mode_of(c->pool) != POOL_MODE_SESSION) {
+		/* a new transaction on the primary connection the client still
+		 * holds: it was not classified, so it may write; learn its
+		 * commit LSN afterwards, or its reads could go to a replica
+		 * that has only the previous write */
+		c->txn_write = true;
+	}
 	c->request_time = lg.now;
 	if (c->retry_armed && c->retry_recording)
 		client_record_retry(c, msg);

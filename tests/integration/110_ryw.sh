@@ -23,21 +23,12 @@
 . "$(dirname "$0")/lib.sh"
 lg_cluster_up
 lg_require_bin
-RYWCHECK=$LG_BUILD_DIR/tests/tools/rywcheck
-[[ -x "$RYWCHECK" ]] || bail "rywcheck not built: make tests/tools/rywcheck (make check builds it)"
-for p in roundrobin lsn_ryw; do
-    [[ -f "$LG_BUILD_DIR/plugins/$p/.libs/$p.so" ]] || bail "plugin $p not built ($LG_BUILD_DIR/plugins/$p/.libs/$p.so)"
-done
-lg_tmpdir
+lg_ryw_setup
 
 P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
 ITER=${LAGOON_RYW_ITER:-1000}
 TABLE=lg110_t_$$
 
-mkdir -p "$LG_DIR/plugins"
-for p in roundrobin lsn_ryw; do
-    ln -sf "$LG_BUILD_DIR/plugins/$p/.libs/$p.so" "$LG_DIR/plugins/$p.so"
-done
 HOSTS="host=127.0.0.1 port=$P0,$P1,$P2 dbname=postgres"
 LG_DATABASES_EXTRA="rr = $HOSTS router=roundrobin
 ryw = $HOSTS router=lsn_ryw router_options='max_wait_ms=50'
@@ -68,20 +59,6 @@ lg_pg 0 -c "create table $TABLE (k text primary key, v bigint not null default 0
 lg_on_exit 'lg_pg 0 -c "drop table if exists $TABLE" >/dev/null 2>&1'
 "$LG_PGCLUSTER" wait-catchup "$LG_CLUSTER_DIR" 30 >/dev/null 2>&1 || diag "wait-catchup of the shared cluster failed"
 
-# run_check DB NAME [rywcheck args]: sets R_* from the summary line
-run_check() {
-    local db=$1 name=$2; shift 2
-    local conn="host=127.0.0.1 port=$LG_PORT dbname=$db user=app password=app_pass connect_timeout=10"
-    timeout 120 "$RYWCHECK" -d "$conn" -t "$TABLE" "$@" > "$LG_DIR/$name.out" 2> "$LG_DIR/$name.err"
-    R_rc=$?
-    R_line=$(tail -n 1 "$LG_DIR/$name.out")
-    for f in pairs reads stale replica_reads replica_share p50_ms p99_ms errors ro_replica ro_reads; do
-        printf -v "R_$f" '%s' "$(sed -n "s/.*\b$f=\([0-9.]*\).*/\1/p" <<<"$R_line")"
-    done
-    diag "$name: $R_line (exit $R_rc)"
-    [[ -s "$LG_DIR/$name.err" ]] && diag_file "$LG_DIR/$name.err" 10
-    return 0
-}
 # expect_clean NAME MIN_PAIRS: no error, enough pairs, no stale read
 expect_clean() {
     is "$R_rc" 0 "$1: rywcheck exits 0 (no error, no stale read)"
@@ -90,7 +67,7 @@ expect_clean() {
 }
 
 # ---- lsn_ryw: 20,000 pairs from 20 connections ----
-run_check ryw lsn_ryw -c 20 -n "$ITER"
+lg_rywcheck ryw lsn_ryw -c 20 -n "$ITER"
 expect_clean "lsn_ryw, 20 connections" $((20 * ITER))
 cmp_ok "${R_replica_reads:-0}" -gt 0 "lsn_ryw: replicas served reads (share ${R_replica_share:-?}%, measured by the servers)"
 diag "lsn_ryw: pairs ${R_pairs:-?} stale ${R_stale:-?} replica share ${R_replica_share:-?}% p50 ${R_p50_ms:-?} ms p99 ${R_p99_ms:-?} ms"
@@ -111,33 +88,33 @@ like "$m" 'lagoon_routing_ryw_reads_total\{database="ryw",backend="[^"]*",outcom
 like "$m" 'lagoon_routing_waits_total\{database="ryw",backend="[^"]*",outcome="served"\} [1-9]' \
     "metrics: lagoon_routing_waits_total counts waits"
 
-run_check ryw lsn_ryw_ext -c 10 -n 200 -e
+lg_rywcheck ryw lsn_ryw_ext -c 10 -n 200 -e
 expect_clean "lsn_ryw, extended protocol" 2000
 
-run_check ryw lsn_ryw_async -c 10 -n 100 -s
+lg_rywcheck ryw lsn_ryw_async -c 10 -n 100 -s
 expect_clean "lsn_ryw, synchronous_commit = off" 1000
 diag "lsn_ryw, synchronous_commit = off: replica share ${R_replica_share:-?}% p50 ${R_p50_ms:-?} ms"
 
-run_check ryw0 lsn_ryw_nowait -c 10 -n 200 -R 2
+lg_rywcheck ryw0 lsn_ryw_nowait -c 10 -n 200 -R 2
 expect_clean "lsn_ryw without waiting (max_wait_ms 0)" 2000
 cmp_ok "${R_ro_replica:-0}" -gt 0 "lsn_ryw without waiting: sessions that never wrote read from replicas (${R_ro_replica:-0}/${R_ro_reads:-0})"
 
 # ---- shared scope: write on one connection, read on another ----
-run_check rywkey shared_hint -c 10 -n 200 -k
+lg_rywcheck rywkey shared_hint -c 10 -n 200 -k
 expect_clean "ryw_scope=key, key in a hint comment, read on another connection" 2000
 cmp_ok "${R_replica_reads:-0}" -gt 0 "ryw_scope=key: replicas served reads (${R_replica_share:-?}%)"
-run_check rywkey shared_param -c 10 -n 200 -K
+lg_rywcheck rywkey shared_param -c 10 -n 200 -K
 expect_clean "ryw_scope=key, key in the startup parameter lagoon.ryw_key" 2000
-run_check rywuser shared_user -c 10 -n 200 -k
+lg_rywcheck rywuser shared_user -c 10 -n 200 -k
 expect_clean "ryw_scope=user, read on another connection of the same user" 2000
 out=$(PGPASSWORD=app_pass PGOPTIONS='-c lagoon.ryw_key=bad/key' "$PSQL" -X -At -h 127.0.0.1 -p "$LG_PORT" -U app -d rywkey -c "select 1" 2>&1)
 like "$out" 'FATAL: .*invalid (value for parameter "lagoon.ryw_key"|lagoon.ryw_key)' \
     "a malformed lagoon.ryw_key is refused with a clear error"
 
 # ---- roundrobin, same setup, for comparison ----
-run_check rr roundrobin -c 20 -n 200
+lg_rywcheck rr roundrobin -c 20 -n 200
 diag "roundrobin: pairs ${R_pairs:-?} stale ${R_stale:-?} replica share ${R_replica_share:-?}% p50 ${R_p50_ms:-?} ms p99 ${R_p99_ms:-?} ms"
-run_check rr roundrobin_shared -c 10 -n 100 -k
+lg_rywcheck rr roundrobin_shared -c 10 -n 100 -k
 diag "roundrobin, shared key: stale ${R_stale:-?} of ${R_reads:-?}"
 
 lg_alive; ok $? "the pooler is still running"

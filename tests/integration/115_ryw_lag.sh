@@ -14,17 +14,8 @@
 . "$(dirname "$0")/lib.sh"
 lg_cluster_up
 lg_require_bin
-RYWCHECK=$LG_BUILD_DIR/tests/tools/rywcheck
-[[ -x "$RYWCHECK" ]] || bail "rywcheck not built: make tests/tools/rywcheck (make check builds it)"
-for p in roundrobin lsn_ryw; do
-    [[ -f "$LG_BUILD_DIR/plugins/$p/.libs/$p.so" ]] || bail "plugin $p not built"
-done
-lg_tmpdir
+lg_ryw_setup
 lg_private_cluster_start
-mkdir -p "$LG_DIR/plugins"
-for p in roundrobin lsn_ryw; do
-    ln -sf "$LG_BUILD_DIR/plugins/$p/.libs/$p.so" "$LG_DIR/plugins/$p.so"
-done
 lg_private_cluster_wait
 pcq() { local n=$1; shift; "$LG_PGCLUSTER" psql "$PC_DIR" "$n" -At -q -v ON_ERROR_STOP=1 "$@"; }
 
@@ -47,31 +38,14 @@ lg_wait_for '[[ "$(be $Q0 role)/$(be $Q1 role)/$(be $Q2 role)" == primary/replic
 ok $? "private cluster: primary and two replicas up"
 "$LG_PGCLUSTER" wait-catchup "$PC_DIR" 30 >/dev/null 2>&1; ok $? "the replicas replayed the table"
 
-run_check() { # run_check DB NAME [rywcheck args]: R_* from the summary line
-    local db=$1 name=$2; shift 2
-    timeout 120 "$RYWCHECK" -d "host=127.0.0.1 port=$LG_PORT dbname=$db user=app password=app_pass connect_timeout=10" \
-        -t "$TABLE" "$@" > "$LG_DIR/$name.out" 2> "$LG_DIR/$name.err"
-    R_rc=$?
-    R_line=$(tail -n 1 "$LG_DIR/$name.out")
-    for f in pairs reads stale replica_reads replica_share p50_ms p99_ms ro_replica ro_reads; do
-        printf -v "R_$f" '%s' "$(sed -n "s/.*\b$f=\([0-9.]*\).*/\1/p" <<<"$R_line")"
-    done
-    R_ports=$(sed -n 's/.* ports=\([^ ]*\).*/\1/p' <<<"$R_line")
-    diag "$name: $R_line (exit $R_rc)"
-    [[ -s "$LG_DIR/$name.err" ]] && diag_file "$LG_DIR/$name.err" 10
-    return 0
-}
-on() { # on PORT: checked reads the servers say ran on PORT
-    local n; n=$(tr ',' '\n' <<<"$R_ports" | awk -F: -v p="$1" '$1 == p { print $2 }'); echo "${n:-0}"; }
-
 # ---- part A: replay paused on replica 1 ----
 out=$("$LG_PGCLUSTER" pause-replay "$PC_DIR" 1 2>&1); is "$?" 0 "replay paused on replica 1" || diag "$out"
-run_check ryw pausedA -c 10 -n 200 -R 2
+lg_rywcheck ryw pausedA -c 10 -n 200 -R 2
 is "$R_rc" 0 "A: lsn_ryw: rywcheck exits 0"
 cmp_ok "${R_pairs:-0}" -ge 2000 "A: lsn_ryw: 2000 write->read pairs (${R_pairs:-none})"
 is "${R_stale:-x}" 0 "A: lsn_ryw: no stale read with replay paused on replica 1 (${R_stale:-none} of ${R_reads:-none})"
-is "$(on $Q1)" 0 "A: no read of a writing session ran on the paused replica 1"
-cmp_ok "$(on $Q2)" -gt 0 "A: reads of writing sessions ran on the caught-up replica 2 ($(on $Q2)) or the primary ($(on $Q0))"
+is "$(lg_ryw_on $Q1)" 0 "A: no read of a writing session ran on the paused replica 1"
+cmp_ok "$(lg_ryw_on $Q2)" -gt 0 "A: reads of writing sessions ran on the caught-up replica 2 ($(lg_ryw_on $Q2)) or the primary ($(lg_ryw_on $Q0))"
 cmp_ok "${R_ro_replica:-0}" -gt 0 "A: sessions that never wrote still read from replicas (${R_ro_replica:-0} of ${R_ro_reads:-0})"
 out=$("$LG_PGCLUSTER" resume-replay "$PC_DIR" 1 2>&1); is "$?" 0 "replay resumed on replica 1" || diag "$out"
 
@@ -81,22 +55,22 @@ lg_wait_for '[[ "$(pcq 2 -c "show recovery_min_apply_delay")" == 200ms ]]' 15
 ok $? "recovery_min_apply_delay = 200ms on replica 2"
 "$LG_PGCLUSTER" wait-catchup "$PC_DIR" 30 >/dev/null 2>&1
 
-run_check ryw delayedB -c 10 -n 200 -R 2
+lg_rywcheck ryw delayedB -c 10 -n 200 -R 2
 is "$R_rc" 0 "B: lsn_ryw: rywcheck exits 0"
 cmp_ok "${R_pairs:-0}" -ge 2000 "B: lsn_ryw: 2000 write->read pairs (${R_pairs:-none})"
 is "${R_stale:-x}" 0 "B: lsn_ryw: no stale read with replica 2 200 ms late (${R_stale:-none} of ${R_reads:-none})"
-cmp_ok "$(( $(on $Q1) + $(on $Q0) ))" -gt "$(on $Q2)" \
-    "B: reads of writing sessions ran on the caught-up replica 1 ($(on $Q1)) or the primary ($(on $Q0)), rarely on replica 2 ($(on $Q2))"
+cmp_ok "$(( $(lg_ryw_on $Q1) + $(lg_ryw_on $Q0) ))" -gt "$(lg_ryw_on $Q2)" \
+    "B: reads of writing sessions ran on the caught-up replica 1 ($(lg_ryw_on $Q1)) or the primary ($(lg_ryw_on $Q0)), rarely on replica 2 ($(lg_ryw_on $Q2))"
 cmp_ok "${R_ro_replica:-0}" -gt 0 "B: sessions that never wrote still read from replicas (${R_ro_replica:-0} of ${R_ro_reads:-0})"
 
-run_check ryw asyncB -c 10 -n 100 -s
+lg_rywcheck ryw asyncB -c 10 -n 100 -s
 is "$R_rc" 0 "B: lsn_ryw, synchronous_commit = off: rywcheck exits 0"
 is "${R_stale:-x}" 0 "B: lsn_ryw, synchronous_commit = off: no stale read (${R_stale:-none} of ${R_reads:-none})"
 
-run_check rr roundrobinB -c 10 -n 100
+lg_rywcheck rr roundrobinB -c 10 -n 100
 cmp_ok "${R_stale:-0}" -gt 0 "B: roundrobin in the same setup: the checker finds stale reads (${R_stale:-none} of ${R_reads:-none}): it can fail"
 is "$R_rc" 3 "B: roundrobin: rywcheck exits 3 (stale reads)"
-cmp_ok "$(on $Q2)" -gt 0 "B: roundrobin sent reads to the delayed replica 2 ($(on $Q2))"
+cmp_ok "$(lg_ryw_on $Q2)" -gt 0 "B: roundrobin sent reads to the delayed replica 2 ($(lg_ryw_on $Q2))"
 
 lg_alive; ok $? "the pooler is still running"
 done_testing

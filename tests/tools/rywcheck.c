@@ -80,7 +80,7 @@ static double deadline;
 
 static atomic_long n_pairs, n_reads, n_stale, n_replica, n_writes, n_errors, n_stale_primary;
 static atomic_long n_ro_reads, n_ro_replica;
-static atomic_int n_err_shown;
+static atomic_int n_err_shown, n_stale_shown;
 static pthread_mutex_t port_lock = PTHREAD_MUTEX_INITIALIZER;
 static int port_num[MAX_PORTS];
 static long port_reads[2][MAX_PORTS];   /* [0] checked reads, [1] reader-only reads */
@@ -297,6 +297,11 @@ static void *worker_main(void *arg)
 			if (on_replica)
 				atomic_fetch_add(&n_replica, 1);
 			if (!found) {
+				static const char *const pat_names[] = { "insert", "txn", "update" };
+				if (atomic_fetch_add(&n_stale_shown, 1) < 5)
+					fprintf(stderr, "rywcheck: client %d: STALE read %ld of the %s of %s (v >= %ld) "
+					        "on a %s\n", w->id, r + 1, pat_names[pat], key, ver,
+					        on_replica ? "replica" : "primary");
 				atomic_fetch_add(&n_stale, 1);
 				if (!on_replica)
 					atomic_fetch_add(&n_stale_primary, 1);
@@ -382,34 +387,30 @@ static PGconn *connect_one(int i, const char *key)
 	return c;
 }
 
+static int exec_setup(PGconn *c, const char *sql)
+{
+	PGresult *res = PQexec(c, sql);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	if (!ok)
+		fprintf(stderr, "rywcheck: %s: %s", sql, PQresultErrorMessage(res));
+	PQclear(res);
+	return ok;
+}
+
 static int setup(PGconn *c, int create)
 {
 	char sql[512];
-	PGresult *res;
 
-	if (create) {
-		snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s (k text PRIMARY KEY, "
-		         "v bigint NOT NULL DEFAULT 0)", table);
-		res = PQexec(c, sql);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			fprintf(stderr, "rywcheck: %s: %s", sql, PQresultErrorMessage(res));
-			PQclear(res);
-			return 0;
-		}
-		PQclear(res);
-	}
+	snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s (k text PRIMARY KEY, "
+	         "v bigint NOT NULL DEFAULT 0)", table);
+	if (create && !exec_setup(c, sql))
+		return 0;
 	/* every worker's own row, for the update pattern */
 	snprintf(sql, sizeof(sql), "INSERT INTO %s (k, v) SELECT '%ld-' || g || '-own', 0 "
 	         "FROM generate_series(0, %d) g ON CONFLICT (k) DO UPDATE SET v = 0",
 	         table, (long)getpid(), nclients + nreaders);
-	res = PQexec(c, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		fprintf(stderr, "rywcheck: %s: %s", sql, PQresultErrorMessage(res));
-		PQclear(res);
-		return 0;
-	}
-	PQclear(res);
-	return 1;
+	return exec_setup(c, sql);
 }
 
 int main(int argc, char **argv)
