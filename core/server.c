@@ -208,7 +208,10 @@ static void server_event(SBuf *sb, SBufEvent ev)
 	case SBUF_EV_FLUSH:
 		if (s->state != SV_ACTIVE || !s->link || !server_is_clean(s) || s->swallow_rfq > 0)
 			break;
-		if (s->link->txn_write && s->backend == s->pool->db->primary)
+		/* only once the client's own transaction is over: lagoon's SET
+		 * before its first message also ends in a ReadyForQuery 'I', and
+		 * an LSN read then would be older than the write */
+		if (s->link->txn_write && s->txn_done && s->backend == s->pool->db->primary)
 			server_fetch_commit_lsn(s);
 		else if (s->txn_done && pool_mode_of(s->pool) != POOL_MODE_SESSION &&
 		         !sbuf_forward_pending(&s->link->sbuf))

@@ -8,9 +8,11 @@
 #   router=lsn_ryw max_wait_ms=50   >= 20,000 pairs from 20 connections,
 #                                    0 stale; the replica share is reported
 #                                    (and must be > 0); same with the
-#                                    extended protocol, with asynchronous
-#                                    commits (SET LOCAL synchronous_commit =
-#                                    off), and without waiting (max_wait_ms 0)
+#                                    extended protocol, with a SET lagoon
+#                                    sends before the transaction, with
+#                                    asynchronous commits (SET LOCAL
+#                                    synchronous_commit = off), and without
+#                                    waiting (max_wait_ms 0)
 #   ryw_scope=key / user            write on one connection, read on another
 #                                    under the same key (hint comment, startup
 #                                    parameter) or user: 0 stale
@@ -90,6 +92,12 @@ like "$m" 'lagoon_routing_waits_total\{database="ryw",backend="[^"]*",outcome="s
 
 lg_rywcheck ryw lsn_ryw_ext -c 10 -n 200 -e
 expect_clean "lsn_ryw, extended protocol" 2000
+
+# each connection its own application_name: lagoon SETs it on the server
+# before most transactions, and the commit LSN must still be read after the
+# client's transaction, not after that SET (it was, once: 5% stale)
+lg_rywcheck ryw lsn_ryw_set -c 10 -n 200 -A
+expect_clean "lsn_ryw, a SET before each transaction" 2000
 
 lg_rywcheck ryw lsn_ryw_async -c 10 -n 100 -s
 expect_clean "lsn_ryw, synchronous_commit = off" 1000

@@ -37,7 +37,7 @@
  *
  * Usage: rywcheck -d CONNINFO [-c CLIENTS] [-T SECONDS | -n ITERATIONS]
  *                 [-t TABLE] [-p insert|txn|update|mix] [-r READS] [-w PAUSE_MS]
- *                 [-k | -K] [-s] [-R READERS] [-e] [-C]
+ *                 [-k | -K] [-s] [-R READERS] [-e] [-C] [-A]
  *   -c  worker connections (default 8)
  *   -T  run for this many seconds (default 5)
  *   -n  iterations per worker instead of a duration
@@ -51,6 +51,9 @@
  *   -R  reader-only connections (default 0)
  *   -e  extended protocol (PQexecParams) instead of simple Query messages
  *   -C  CREATE TABLE IF NOT EXISTS <table> first
+ *   -A  each connection its own application_name, so that lagoon must SET
+ *       it on almost every server connection it links (its own query
+ *       before the client's transaction)
  */
 #include <libpq-fe.h>
 
@@ -75,7 +78,7 @@ static double duration_s = 5;
 static long iterations;        /* per worker; 0 = use the duration */
 static long pause_ms;
 static long nreads = 1;
-static int extended, pattern = PAT_MIX, keymode, async_commit;
+static int extended, pattern = PAT_MIX, keymode, async_commit, own_appname;
 static double deadline;
 
 static atomic_long n_pairs, n_reads, n_stale, n_replica, n_writes, n_errors, n_stale_primary;
@@ -317,7 +320,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: rywcheck -d CONNINFO [-c CLIENTS] [-T SECONDS | -n ITERATIONS] "
 	        "[-t TABLE] [-p insert|txn|update|mix] [-r READS] [-w PAUSE_MS] [-k | -K] [-s] "
-	        "[-R READERS] [-e] [-C]\n");
+	        "[-R READERS] [-e] [-C] [-A]\n");
 	exit(2);
 }
 
@@ -373,11 +376,13 @@ static PGconn *connect_one(int i, const char *key)
 {
 	char ci[2048];
 	PGconn *c;
+	int n;
 
-	if (key)
-		snprintf(ci, sizeof(ci), "%s options='-c lagoon.ryw_key=%s'", conninfo, key);
-	else
-		snprintf(ci, sizeof(ci), "%s", conninfo);
+	n = snprintf(ci, sizeof(ci), "%s", conninfo);
+	if (key && n > 0 && (size_t)n < sizeof(ci))
+		n += snprintf(ci + n, sizeof(ci) - (size_t)n, " options='-c lagoon.ryw_key=%s'", key);
+	if (own_appname && n > 0 && (size_t)n < sizeof(ci))
+		snprintf(ci + n, sizeof(ci) - (size_t)n, " application_name=rywcheck-%d", i);
 	c = PQconnectdb(ci);
 	if (PQstatus(c) != CONNECTION_OK) {
 		fprintf(stderr, "rywcheck: connection %d: %s", i, PQerrorMessage(c));
@@ -419,7 +424,7 @@ int main(int argc, char **argv)
 	int opt, create = 0, started = 0, total, ok = 1;
 	double share;
 
-	while ((opt = getopt(argc, argv, "d:c:T:n:t:p:r:w:kKsR:eCh")) != -1) {
+	while ((opt = getopt(argc, argv, "d:c:T:n:t:p:r:w:kKsR:eCAh")) != -1) {
 		switch (opt) {
 		case 'd': conninfo = optarg; break;
 		case 'c': nclients = (int)parse_long(optarg, 1, MAX_CLIENTS); break;
@@ -441,6 +446,7 @@ int main(int argc, char **argv)
 		case 'R': nreaders = (int)parse_long(optarg, 0, MAX_CLIENTS); break;
 		case 'e': extended = 1; break;
 		case 'C': create = 1; break;
+		case 'A': own_appname = 1; break;
 		default: usage();
 		}
 	}
