@@ -1290,13 +1290,21 @@ static bool admin_show_plugins(AdminCtx *ctx)
 static const AdminCol admin_routing_cols[] = {
 	{ "database", T_TEXT }, { "plugin", T_TEXT }, { "backend", T_TEXT },
 	{ "role", T_TEXT }, { "reason", T_TEXT }, { "count", T_INT8 },
+	/* of count: reads of sessions that had written; of those on the primary,
+	 * LSN not known yet / no replica had replayed it; parked by POOLER_WAIT
+	 * first; wait budget spent */
+	{ "ryw_reads", T_INT8 }, { "ryw_pending", T_INT8 }, { "ryw_behind", T_INT8 },
+	{ "waited", T_INT8 }, { "wait_timeouts", T_INT8 },
 };
 
 static void admin_routing_row(AdminCtx *ctx, const Database *db, const Backend *be,
-                              const char *reason, uint64_t count)
+                              const char *reason, uint64_t count, const struct RouteRywStats *ryw)
 {
+	static const struct RouteRywStats none;
 	AdminRow r;
 
+	if (!ryw)
+		ryw = &none;
 	admin_row_init(&r);
 	admin_row_text(&r, db->name);
 	admin_row_text(&r, db->router_name);
@@ -1304,6 +1312,11 @@ static void admin_routing_row(AdminCtx *ctx, const Database *db, const Backend *
 	admin_row_text(&r, admin_role_name(be));
 	admin_row_text(&r, reason);
 	admin_row_uint(&r, count);
+	admin_row_uint(&r, ryw->ryw_reads);
+	admin_row_uint(&r, ryw->ryw_pending);
+	admin_row_uint(&r, ryw->ryw_behind);
+	admin_row_uint(&r, ryw->waited);
+	admin_row_uint(&r, ryw->wait_timeouts);
 	admin_row_emit(ctx, &r, NCOLS(admin_routing_cols));
 }
 
@@ -1325,9 +1338,9 @@ static bool admin_show_routing(AdminCtx *ctx)
 			for (int k = 0; k < ROUTER_R_COUNT; k++)
 				if (db->route_counts[i][k])
 					admin_routing_row(ctx, db, be, router_reason_name((router_reason)k),
-					                  db->route_counts[i][k]);
+					                  db->route_counts[i][k], &db->ryw_stats[i][k]);
 			if (db->route_retries[i])
-				admin_routing_row(ctx, db, be, "retried", db->route_retries[i]);
+				admin_routing_row(ctx, db, be, "retried", db->route_retries[i], NULL);
 		}
 	}
 	return admin_show_done(ctx);

@@ -35,6 +35,8 @@ typedef struct Lexer {
 	const unsigned char *p;
 	const unsigned char *end;
 	uint32_t hints;                /* CLS_F_HINT_* seen in comments */
+	const char *ryw_key;           /* first lagoon:ryw_key=VALUE, or NULL */
+	uint32_t ryw_key_len;
 } Lexer;
 
 typedef struct Token {
@@ -117,6 +119,31 @@ static uint32_t hint_at(const unsigned char *p, const unsigned char *end)
 	return (q >= end || !is_ident_cont(*q)) ? flag : 0;
 }
 
+static bool is_key_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		c == '_' || c == '.' || c == ':' || c == '@' || c == '-';
+}
+
+/* "lagoon:ryw_key=VALUE" at p: note the first one. */
+static void ryw_key_at(Lexer *lx, const unsigned char *p, const unsigned char *end)
+{
+	/* "lagoon:ryw" "_" "key=": prefix_ci() folds case, which '_' does not survive */
+	const unsigned char *v = p + 15, *q;
+
+	if (lx->ryw_key || !prefix_ci(p, end, "lagoon:ryw") || p + 10 >= end || p[10] != '_' ||
+	    !prefix_ci(p + 11, end, "key="))
+		return;
+	for (q = v; q < end && is_key_char(*q); q++)
+		;
+	/* the value ends at a blank, the comment's end or the text's end */
+	if (q == v || q - v > CLASSIFY_RYW_KEY_MAX ||
+	    (q < end && *q != ' ' && *q != '\t' && *q != '\n' && *q != '\r' && *q != '*'))
+		return;
+	lx->ryw_key = (const char *)v;
+	lx->ryw_key_len = (uint32_t)(q - v);
+}
+
 /* Look for hints in a comment's body [p, end). */
 static void scan_hints(Lexer *lx, const unsigned char *p, const unsigned char *end)
 {
@@ -126,6 +153,7 @@ static void scan_hints(Lexer *lx, const unsigned char *p, const unsigned char *e
 		if ((*p | 0x20) != 'l' || (p > start && is_ident_cont(p[-1])))
 			continue;
 		lx->hints |= hint_at(p, end);
+		ryw_key_at(lx, p, end);
 	}
 }
 
@@ -945,6 +973,8 @@ void classify_sql(const char *sql, size_t len, ClassifyResult *out)
 	lx.p = (const unsigned char *)sql;
 	lx.end = lx.p + len;
 	lx.hints = 0;
+	lx.ryw_key = NULL;
+	lx.ryw_key_len = 0;
 	memset(out, 0, sizeof(*out));
 	out->kind = CLS_READ;
 	out->reason = R_READ;
@@ -963,6 +993,8 @@ void classify_sql(const char *sql, size_t len, ClassifyResult *out)
 		stmt_token(&st, &t);
 	}
 	out->flags |= lx.hints;
+	out->ryw_key = lx.ryw_key;
+	out->ryw_key_len = lx.ryw_key_len;
 	if ((lx.hints & CLS_F_HINT_PRIMARY) && out->kind == CLS_READ) {
 		out->kind = CLS_WRITE;
 		out->reason = "hint";

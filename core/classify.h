@@ -48,6 +48,10 @@
  *     SELECT ... -- lagoon:replica        CLS_F_HINT_REPLICA only: the
  *                                         classification still decides
  * If both appear, primary wins.
+ *     SELECT ... -- lagoon:ryw_key=cart-42   ryw_key: the read-your-writes
+ *                                         key the transaction shares its
+ *                                         writes and reads under (routing.c;
+ *                                         either comment form)
  *
  * Known limits, all on the safe side or caught by the standby itself (a
  * write that reaches a standby fails with SQLSTATE 25006 before changing
@@ -93,7 +97,16 @@ typedef struct ClassifyResult {
 	const char *reason;                  /* static, never NULL: why CLS_WRITE
 	                                      * (the first write statement's
 	                                      * reason), "read-only" if CLS_READ */
+	const char *ryw_key;                 /* the value of the first hint
+	                                      * lagoon:ryw_key=VALUE (points into
+	                                      * the text, ryw_key_len bytes); NULL
+	                                      * if none */
+	uint32_t ryw_key_len;                /* 1..CLASSIFY_RYW_KEY_MAX */
 } ClassifyResult;
+
+/* A ryw_key hint value: 1..63 bytes of [A-Za-z0-9_.:@-]; a longer one is
+ * not a hint. */
+#define CLASSIFY_RYW_KEY_MAX 63
 
 void classify_sql(const char *sql, size_t len, ClassifyResult *out);
 

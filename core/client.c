@@ -195,6 +195,7 @@ void client_close(Client *c, const char *fmt, ...)
 	client_drop_retry(c);
 	if (c->admin)
 		admin_client_gone(c);
+	routing_unpark(c);
 	routing_session_end(c);
 	cancel_unregister(c);
 	authq_client_gone(c);
@@ -742,10 +743,23 @@ static void client_auth_message(Client *c, const SBufMsg *msg)
 
 /* ---- startup --------------------------------------------------------- */
 
+/* lagoon.ryw_key (a startup parameter, or -c in options): the key this
+ * connection shares read-your-writes under (ryw_scope = key).  false if
+ * the value is not a valid key. */
+static bool client_take_ryw_key(Client *c, const char *value)
+{
+	if (!routing_valid_key(value))
+		return false;
+	snprintf(c->ryw_key, sizeof(c->ryw_key), "%s", value);
+	return true;
+}
+
 static bool client_option_cb(void *arg, const char *name, const char *value)
 {
 	Client *c = arg;
 
+	if (strcmp(name, "lagoon.ryw_key") == 0)
+		return client_take_ryw_key(c, value);
 	if (varcache_set_by_name(&c->vars, name, value))
 		return true;
 	return config_list_contains(lg.cfg->ignore_startup_parameters, name) ||
@@ -765,6 +779,13 @@ static bool client_take_params(Client *c, const StartupInfo *si)
 		if (!strcmp(n, "options")) {
 			if (!proto_parse_options(v, client_option_cb, c, err, sizeof(err))) {
 				client_fatal(c, "08P01", "unsupported options startup parameter: %s", err);
+				return false;
+			}
+			continue;
+		}
+		if (!strcmp(n, "lagoon.ryw_key")) {
+			if (!client_take_ryw_key(c, v)) {
+				client_fatal(c, "08P01", "invalid lagoon.ryw_key: 1 to 63 of A-Z a-z 0-9 _ . : @ -");
 				return false;
 			}
 			continue;
@@ -919,6 +940,10 @@ static SBufAction client_route(Client *c, const SBufMsg *msg)
 		return SBUF_NEED_BODY;
 	whole = whole && msg->complete;
 	routing_decide(c, msg->type, whole ? msg->data + 5 : NULL, whole ? msg->len - 5 : 0, &d);
+	if (d.wait) {
+		routing_park(c);
+		return SBUF_PAUSE;
+	}
 	c->target = d.backend;
 	c->decided = true;
 	/* a write's commit LSN matters only where reads can go to replicas */
@@ -1011,6 +1036,14 @@ static SBufAction client_active_msg(Client *c, const SBufMsg *msg)
 	if (c->link->swallow_rfq > 0) {
 		/* our SET for this client's parameters is still running */
 		return SBUF_PAUSE;
+	}
+	if (c->link->txn_done && c->link->backend == c->pool->db->primary && c->pool->db->router &&
+	    pool_mode_of(c->pool) != POOL_MODE_SESSION) {
+		/* a new transaction on the primary connection the client still
+		 * holds: it was not classified, so it may write; learn its
+		 * commit LSN afterwards, or its reads could go to a replica
+		 * that has only the previous write */
+		c->txn_write = true;
 	}
 	c->request_time = lg.now;
 	if (c->retry_armed && c->retry_recording)

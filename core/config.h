@@ -77,6 +77,7 @@ typedef struct DbDef {
 	char replicas[1024];          /* raw replicas= value ("h[:p],h[:p]") */
 	char router[64];              /* per-database router ("" = global) */
 	char router_options[256];     /* "key=value key=value" for the router */
+	char ryw_scope[16];           /* read-your-writes scope ("" = global ryw_scope) */
 	char weights[128];            /* raw weights= value: one per host, in host order */
 	char auth_user[CF_NAME_MAX];  /* per-database auth_user ("" = global) */
 	char auth_query[512];         /* per-database auth_query ("" = global) */
@@ -173,7 +174,7 @@ typedef struct Config {
 	bool disable_pqexec;
 
 	/* cluster monitor */
-	int monitor_interval;         /* ms between probes (250) */
+	int monitor_interval;         /* ms between probes (20) */
 	int monitor_connect_timeout;  /* ms for a probe connection + query (2000) */
 	int monitor_fail_count;       /* failed probes that mark a backend down (3) */
 	int monitor_up_count;         /* good probes that bring it back (2) */
@@ -181,6 +182,9 @@ typedef struct Config {
 	char *monitor_user;           /* NULL = the database line's user, else "postgres" */
 	char *monitor_password;       /* NULL = the line's password or the auth_file's */
 	char *monitor_dbname;         /* "postgres" */
+	char *ryw_scope;              /* connection | user | key (connection) */
+	usec_t ryw_key_ttl;           /* a shared key's last write is kept this long (60 s) */
+	int ryw_keys_max;             /* keys kept per database (100000) */
 	usec_t ryw_void_timeout;      /* after a primary change, sessions that wrote read from the primary this long (10 s) */
 
 	/* Prometheus endpoint (metrics.c) */

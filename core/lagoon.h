@@ -151,6 +151,17 @@ struct Database {
 	uint64_t route_counts[CF_MAX_BACKENDS][ROUTER_R_COUNT];
 	uint64_t route_retries[CF_MAX_BACKENDS];
 	StatsHist hist[STATS_H_COUNT];  /* latency histograms (stats.h) */
+	/* SHOW ROUTING's appended columns, per (backend index, router_reason) */
+	struct RouteRywStats {
+		uint64_t ryw_reads;       /* reads of sessions that had written (needed an LSN) */
+		uint64_t ryw_pending;     /* ... sent to the primary: that LSN was not known yet */
+		uint64_t ryw_behind;      /* ... sent to the primary: no replica had replayed it */
+		uint64_t waited;          /* transactions parked by POOLER_WAIT first */
+		uint64_t wait_timeouts;   /* ... whose wait budget ran out (then the primary) */
+	} ryw_stats[CF_MAX_BACKENDS][ROUTER_R_COUNT];
+	int route_parked;             /* clients parked by POOLER_WAIT (routing.c) */
+	int ryw_scope;                /* RoutingScope (routing.h) */
+	struct RywTable *ryw_keys;    /* shared read-your-writes by key (routing.c), or NULL */
 };
 
 /* A user name lagoon has seen (auth_file entry, forced user, or client). */
@@ -250,6 +261,12 @@ struct Client {
 	uint64_t last_commit_lsn;     /* >= the end of this session's last write; 0 = none */
 	usec_t last_commit_time;      /* when it was learned; 0 = never */
 	uint64_t lsn_epoch;           /* db->primary_changes when it was learned */
+	bool route_parked;            /* CL_WAITING for a POOLER_WAIT, not for a server */
+	usec_t route_wait_start;      /* first POOLER_WAIT of this transaction; 0 = none */
+	usec_t route_wait_deadline;   /* then the primary, without asking */
+	struct event *route_timer;    /* fires at route_wait_deadline (owned, lazily made) */
+	char ryw_key[64];             /* lagoon.ryw_key startup parameter ("" = none) */
+	char txn_key[72];             /* the current transaction's read-your-writes key ("" = none) */
 	uint64_t id;                  /* for KILL_CLIENT and logs */
 	uint32_t cancel_pid, cancel_key; /* our BackendKeyData for this client */
 	ListNode cancel_node;         /* lg.cancel_hash bucket chain */
@@ -323,6 +340,8 @@ struct Server {
 	bool dirty_close;             /* closing because the client left mid-transaction */
 	bool retry_swallow;           /* swallowing a replica's retryable error up to ReadyForQuery */
 	bool lsn_fetch;               /* our WAL-position query after a write is in flight */
+	uint64_t fetched_lsn;         /* its answer, normalised (0 = none yet) */
+	char lsn_key[72];             /* the written transaction's read-your-writes key ("" = none) */
 	bool txn_done;                /* the linked client got a ReadyForQuery 'I' since it last sent
 	                               * anything: its transaction is over (lagoon's own SET before
 	                               * its first message does not count) */

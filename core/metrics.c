@@ -356,6 +356,58 @@ static void metrics_backends(struct evbuffer *out)
 	}
 }
 
+/* Read-your-writes outcomes and POOLER_WAIT parks per backend (the sums
+ * over reasons of SHOW ROUTING's appended columns). */
+static void metrics_routing_ryw(struct evbuffer *out)
+{
+	static const char *const outcomes[] = { "replica", "primary_pending", "primary_behind" };
+	static const char *const waits[] = { "served", "timeout" };
+	const ListNode *n;
+
+	metrics_family(out, "lagoon_routing_ryw_reads_total", "counter",
+	               "Reads of sessions that had written, per backend: outcome replica, or the primary "
+	               "because the commit LSN was pending / no replica had replayed it.");
+	list_for_each(n, &lg.databases) {
+		const Database *db = list_entry(n, Database, node);
+		for (int i = 0; !db->admin && i < db->nbackends; i++) {
+			uint64_t v[3] = { 0, 0, 0 };
+			if (!metrics_backend_listed(db, i))
+				continue;
+			for (int k = 0; k < ROUTER_R_COUNT; k++) {
+				const struct RouteRywStats *st = &db->ryw_stats[i][k];
+				v[0] += st->ryw_reads - st->ryw_pending - st->ryw_behind;
+				v[1] += st->ryw_pending;
+				v[2] += st->ryw_behind;
+			}
+			for (int o = 0; o < 3; o++) {
+				const char *l[] = { "database", db->name, "backend", db->backends[i]->name,
+				                    "outcome", outcomes[o], NULL };
+				metrics_u64(out, "lagoon_routing_ryw_reads_total", l, v[o]);
+			}
+		}
+	}
+	metrics_family(out, "lagoon_routing_waits_total", "counter",
+	               "Transactions parked by the plugin's POOLER_WAIT, per backend they ran on: "
+	               "served before the budget ran out, or timeout (then the primary).");
+	list_for_each(n, &lg.databases) {
+		const Database *db = list_entry(n, Database, node);
+		for (int i = 0; !db->admin && i < db->nbackends; i++) {
+			uint64_t v[2] = { 0, 0 };
+			if (!metrics_backend_listed(db, i))
+				continue;
+			for (int k = 0; k < ROUTER_R_COUNT; k++) {
+				v[0] += db->ryw_stats[i][k].waited - db->ryw_stats[i][k].wait_timeouts;
+				v[1] += db->ryw_stats[i][k].wait_timeouts;
+			}
+			for (int o = 0; o < 2; o++) {
+				const char *l[] = { "database", db->name, "backend", db->backends[i]->name,
+				                    "outcome", waits[o], NULL };
+				metrics_u64(out, "lagoon_routing_waits_total", l, v[o]);
+			}
+		}
+	}
+}
+
 static void metrics_routing(struct evbuffer *out)
 {
 	const ListNode *n;
@@ -376,6 +428,7 @@ static void metrics_routing(struct evbuffer *out)
 			}
 		}
 	}
+	metrics_routing_ryw(out);
 	metrics_family(out, "lagoon_routing_retries_total", "counter",
 	               "Reads replayed on the primary after the backend refused them (SHOW ROUTING retried).");
 	list_for_each(n, &lg.databases) {

@@ -88,6 +88,7 @@ typedef struct MonitorDb {
 	uint64_t lsns[MONITOR_HISTORY];
 	int nhist;
 	usec_t split_logged_at;   /* rate limit of the split-brain error */
+	struct event *fast;       /* owned; extra replica probes while reads wait (NULL until used) */
 } MonitorDb;
 
 static List mon_backends;         /* every MonitorBackend */
@@ -99,6 +100,7 @@ static int mon_tick_ms;           /* interval the timer is armed with */
 static void mon_io_cb(evutil_socket_t fd, short what, void *arg);
 static void mon_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void mon_round_step(MonitorDb *md);
+static void mon_fast_probe(MonitorDb *md);
 
 /* ---- pure helpers ---------------------------------------------------- */
 
@@ -460,6 +462,8 @@ static void mon_probe_done(MonitorBackend *mb, bool good, const char *why)
 		be->lsn = mb->lsn;
 		mon_count_success(be);
 		mb->next_due = 0;
+		if (mb->in_recovery && be->db && be->db->route_parked > 0)
+			cluster_positions_changed(be->db);
 	} else {
 		mb->got = false;
 		mon_count_failure(be, why);
@@ -703,6 +707,12 @@ static void mon_round_start(MonitorDb *md)
 		MonitorBackend *mb = db->backends[i] ? db->backends[i]->mon : NULL;
 		if (!mb)
 			continue;
+		if (mb->busy && mb != md->last) {
+			/* an extra probe (for waiting reads) is out: this round takes
+			 * its answer, still sampled before the primary's */
+			mb->round = md->round;
+			continue;
+		}
 		mb->got = false;
 		if (mb == md->last || !mon_due(mb))
 			continue;
@@ -879,11 +889,69 @@ static void mon_round_step(MonitorDb *md)
 	mon_decide_primary(md);
 }
 
+/* ---- extra probes for waiting reads ------------------------------------ */
+
+/* Probe every healthy replica that has no probe out, on its kept
+ * connection.  Not while the primary of a round is being sampled: the
+ * replicas' samples of a round must be older than the primary's. */
+static void mon_fast_probe(MonitorDb *md)
+{
+	Database *db = md->db;
+
+	if (md->phase == 2)
+		return;
+	for (int i = 0; i < db->nbackends; i++) {
+		Backend *be = db->backends[i];
+		MonitorBackend *mb = be ? be->mon : NULL;
+		if (!mb || mb->busy || be->role != BE_ROLE_REPLICA || be->health != BE_HEALTH_UP ||
+		    mb->cstate != MON_IDLE || !mb->conn || PQstatus(mb->conn) != CONNECTION_OK)
+			continue;
+		/* part of the running round, if any, so that it waits for it */
+		mon_probe_start(mb, md->phase == 1 ? md->round : 0);
+	}
+}
+
+static bool mon_fast_arm(MonitorDb *md)
+{
+	struct timeval tv = { 0, MONITOR_WAIT_PROBE_MS * 1000 };
+
+	return md->fast && event_add(md->fast, &tv) == 0;
+}
+
+static void mon_fast_cb(evutil_socket_t fd, short what, void *arg)
+{
+	MonitorDb *md = arg;
+
+	(void)fd;
+	(void)what;
+	lg.now = get_time_usec();
+	if (md->db->route_parked <= 0)
+		return;
+	mon_fast_probe(md);
+	if (!mon_fast_arm(md))
+		log_error("monitor: cannot arm the wait probe timer of db %s", md->db->name);
+}
+
+void monitor_want_positions(Database *db)
+{
+	MonitorDb *md = db->mon;
+
+	if (!md || (md->fast && evtimer_pending(md->fast, NULL)))
+		return;
+	if (!md->fast && !(md->fast = evtimer_new(lg.base, mon_fast_cb, md))) {
+		log_error("monitor: cannot create the wait probe timer of db %s", db->name);
+		return;
+	}
+	mon_fast_probe(md);
+	if (!mon_fast_arm(md))
+		log_error("monitor: cannot arm the wait probe timer of db %s", db->name);
+}
+
 /* ---- the timer -------------------------------------------------------- */
 
 static bool mon_arm_tick(void)
 {
-	int ms = lg.cfg->monitor_interval > 0 ? lg.cfg->monitor_interval : 250;
+	int ms = lg.cfg->monitor_interval > 0 ? lg.cfg->monitor_interval : 20;
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	if (event_add(mon_tick_ev, &tv) != 0) {
@@ -1028,6 +1096,8 @@ void monitor_db_removed(Database *db)
 	}
 	list_remove(&mon_dbs, &md->node);
 	db->mon = NULL;
+	if (md->fast)
+		event_free(md->fast);
 	free(md);
 }
 

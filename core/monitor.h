@@ -47,6 +47,13 @@ uint64_t monitor_normalise_insert_lsn(uint64_t lsn, uint32_t block_size, uint32_
  * 0 if no sample is beyond it; if even the oldest is beyond, now - oldest. */
 int64_t monitor_lag_ms(const usec_t *times, const uint64_t *lsns, int n, uint64_t replay_lsn, usec_t now);
 
+/* Reads are parked waiting for a replica of db to replay far enough
+ * (db->route_parked > 0): probe its healthy replicas now and every
+ * MONITOR_WAIT_PROBE_MS while any read still waits, besides the regular
+ * rounds.  Each good replica answer calls cluster_positions_changed(). */
+#define MONITOR_WAIT_PROBE_MS 2
+void monitor_want_positions(Database *db);
+
 /* "X/Y" -> LSN; false if malformed. */
 bool monitor_parse_lsn(const char *s, uint64_t *out);
 
@@ -55,5 +62,8 @@ bool monitor_parse_lsn(const char *s, uint64_t *out);
 void cluster_primary_changed(Database *db, Backend *old);
 /* be went down (or came back up). */
 void cluster_health_changed(Backend *be, BackendHealth old);
+/* Implemented in routing.c: a replica of db answered a probe while reads
+ * of db are parked (db->route_parked > 0): ask the plugin again for them. */
+void cluster_positions_changed(Database *db);
 
 #endif

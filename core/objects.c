@@ -547,6 +547,8 @@ Backend *client_target_backend(Client *c)
 	Backend *be = c->target;
 	usec_t failed;
 
+	if (c->route_parked)
+		return NULL;   /* waiting for a replica to catch up, not for a server */
 	if (!be)
 		return db_write_backend(c->pool->db);
 	failed = c->pool->be[be->index].last_connect_failed;
@@ -700,6 +702,7 @@ static void db_free(Database *db)
 		if (db->backends[i])
 			backend_free(db->backends[i]);
 	monitor_db_removed(db);
+	routing_db_free(db);
 	list_remove(&lg.databases, &db->node);
 	free(db->connect_query);
 	free(db);

@@ -512,7 +512,7 @@ void router_event_init(pooler_event *ev)
 const char *router_reason_name(router_reason r)
 {
 	static const char *const names[ROUTER_R_COUNT] = {
-		"routed", "primary", "no_opinion", "write", "overruled", "error", "off",
+		"routed", "primary", "no_opinion", "write", "overruled", "error", "off", "wait",
 	};
 	return (unsigned)r < ROUTER_R_COUNT ? names[r] : "?";
 }
@@ -534,6 +534,7 @@ static int finish(router_instance *inst, router_result *res, int index, router_r
 {
 	res->index = index;
 	res->reason = why;
+	res->wait_ms = 0;
 	copy_str(res->detail, sizeof(res->detail), detail);
 	if (inst)
 		inst->by_reason[why]++;
@@ -541,13 +542,15 @@ static int finish(router_instance *inst, router_result *res, int index, router_r
 }
 
 /* Why this transaction must run on the primary without asking, or NULL. */
-static const char *core_requires_primary(const pooler_txn *txn, const pooler_session *sess)
+static const char *core_requires_primary(const router_instance *inst, const pooler_txn *txn,
+                                         const pooler_session *sess)
 {
 	if (!txn || !(txn->flags & POOLER_TXN_READ_ONLY))
 		return "not read-only eligible";
 	if (txn->hints & POOLER_HINT_PRIMARY)
 		return "hint: primary";
-	if (sess && (sess->flags & POOLER_SESS_LSN_PENDING))
+	/* a 1.1 plugin is asked, but may only answer POOLER_WAIT (see router_route) */
+	if (sess && (sess->flags & POOLER_SESS_LSN_PENDING) && inst->desc.abi_minor < 1)
 		return "commit LSN pending";
 	return NULL;
 }
@@ -617,6 +620,16 @@ static int check_answer(router_instance *inst, int rc, pooler_decision *d,
 		return finish(inst, res, -1, ROUTER_R_PRIMARY, d->reason);
 	case POOLER_ROUTE_BACKEND:
 		return check_backend(inst, d, cand, ncand, res);
+	case POOLER_WAIT:
+		/* appended in ABI 1.1: from a plugin built for 1.0 it is garbage */
+		if (inst->desc.abi_minor < 1)
+			return overrule(inst, res, "POOLER_WAIT from an ABI %u.%u plugin",
+			                inst->desc.abi_major, inst->desc.abi_minor);
+		inst->consec_fail = 0;
+		finish(inst, res, -1, ROUTER_R_WAIT, d->reason);
+		res->wait_ms = d->wait_ms == 0 ? ROUTER_WAIT_DEFAULT_MS
+			: d->wait_ms > ROUTER_WAIT_MAX_MS ? ROUTER_WAIT_MAX_MS : d->wait_ms;
+		return -1;
 	default:
 		return overrule(inst, res, "unknown verdict %u", d->verdict);
 	}
@@ -633,7 +646,7 @@ int router_route(router_instance *inst, const pooler_txn *txn, pooler_session *s
 
 	if (!inst)
 		return finish(NULL, res, -1, ROUTER_R_OFF, "no router");
-	forced = core_requires_primary(txn, sess);
+	forced = core_requires_primary(inst, txn, sess);
 	if (forced)
 		return finish(inst, res, -1, ROUTER_R_WRITE, forced);
 	if (inst->off)
@@ -655,7 +668,14 @@ int router_route(router_instance *inst, const pooler_txn *txn, pooler_session *s
 	hist_add(inst, ns);
 	if (ns > ROUTER_SLOW_NS)
 		warn_limited(inst, "route() took %llu us", (unsigned long long)(ns / 1000));
-	return check_answer(inst, rc, &d, cand, ncand, res);
+	rc = check_answer(inst, rc, &d, cand, ncand, res);
+	if (sess && (sess->flags & POOLER_SESS_LSN_PENDING) && res->reason != ROUTER_R_WAIT &&
+	    res->reason != ROUTER_R_OVERRULED && res->reason != ROUTER_R_ERROR) {
+		/* the LSN is not known yet: no replica can be proven to have it */
+		inst->by_reason[res->reason]--;
+		return finish(inst, res, -1, ROUTER_R_WRITE, "commit LSN pending");
+	}
+	return rc;
 }
 
 void router_observe(router_instance *inst, pooler_session *sess, const pooler_event *ev)

@@ -36,6 +36,7 @@ typedef enum router_reason {
 	ROUTER_R_OVERRULED,    /* invalid answer (unknown/down backend, bad verdict): primary */
 	ROUTER_R_ERROR,        /* route() returned an error: primary */
 	ROUTER_R_OFF,          /* no plugin, or its circuit breaker is open: primary */
+	ROUTER_R_WAIT,         /* POOLER_WAIT (ABI 1.1): park, ask again later (index -1) */
 	ROUTER_R_COUNT
 } router_reason;
 
@@ -43,7 +44,12 @@ typedef struct router_result {
 	int           index;       /* into the candidates given; -1 = the primary */
 	router_reason reason;
 	char          detail[POOLER_REASON_LEN];  /* the plugin's reason, or the core's */
+	uint32_t      wait_ms;     /* ROUTER_R_WAIT: the budget asked for (capped, never 0) */
 } router_result;
+
+/* POOLER_WAIT budgets: wait_ms 0 means the default; more is capped. */
+#define ROUTER_WAIT_DEFAULT_MS 100
+#define ROUTER_WAIT_MAX_MS 10000
 
 /* A snapshot for SHOW PLUGINS.  Strings point into the instance and live
  * as long as it does. */

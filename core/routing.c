@@ -11,6 +11,24 @@
  * loads a new instance; sessions still holding a slot of the old one end
  * it when they next route or leave, and the old instance is kept (plugins
  * are never unloaded while the process runs, see router.h).
+ *
+ * Waiting (POOLER_WAIT, ABI 1.1): the client is parked in CL_WAITING with
+ * no server and its first message unread (client_target_backend() gives
+ * the pool no backend for it), asks the monitor for fresh replica
+ * positions, and is resumed - its message routed again, with
+ * txn.waited_ms set - at each replica answer and at its deadline, after
+ * which it runs on the primary without asking.
+ *
+ * Shared read-your-writes (ryw_scope user or key): each database keeps a
+ * table key -> (LSN, primary epoch, time, pending count).  A write's LSN
+ * fetch marks its key pending before the client can have seen the commit
+ * (the fetch starts in the same event that flushed its ReadyForQuery), so
+ * a read under the key on another connection goes to the primary until
+ * the LSN is in; then every session under the key sees the max of its own
+ * LSN and the key's.  Memory is bounded: entries expire ryw_key_ttl after
+ * their last write and the table holds at most ryw_keys_max of them (the
+ * oldest go first); what is forgotten is folded into a per-table floor
+ * LSN that every keyed read still honours, so forgetting is never unsafe.
  */
 #include "autoconf.h"
 
@@ -18,9 +36,39 @@
 #include "classify.h"
 #include "objects.h"
 #include "log.h"
+#include "monitor.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <event2/event.h>
+
+#define RYW_BUCKETS 16384               /* hash chains of a key table (power of 2) */
+#define RYW_PENDING_MAX (10 * 1000000LL) /* a pending mark older than this is ignored */
+
+typedef struct RywTable RywTable;
+
+typedef struct RywKey {
+	ListNode age;                 /* RywTable.age: least recently written first */
+	struct RywKey *next;          /* hash chain */
+	uint64_t lsn;                 /* >= the end of the key's last write's commit; 0 = none */
+	uint64_t epoch;               /* db->primary_changes when lsn was learned */
+	usec_t at;                    /* when it was learned (or the entry made) */
+	int pending;                  /* LSN fetches of commits under this key in flight */
+	usec_t pending_at;            /* when the latest of them started */
+	uint32_t hash;
+	char key[72];
+} RywKey;
+
+struct RywTable {
+	RywKey *bucket[RYW_BUCKETS];
+	List age;                     /* RywKey.age, oldest first */
+	uint64_t floor_lsn;           /* max LSN of the entries forgotten */
+	uint64_t floor_epoch;
+	usec_t floor_at;
+};
+
+static const char *const scope_names[] = { "connection", "user", "key", NULL };
 
 /* ---- configuration ---------------------------------------------------- */
 
@@ -30,8 +78,20 @@ bool routing_configure(Database *db, const Config *cfg, char *err, size_t errlen
 	const char *opts = db->def.router_options;
 	router_instance *inst = NULL;
 
+	const char *scope = db->def.ryw_scope[0] ? db->def.ryw_scope
+		: (cfg->ryw_scope ? cfg->ryw_scope : "connection");
+	int k;
+
 	if (db->admin)
 		return true;
+	for (k = 0; scope_names[k] && strcmp(scope_names[k], scope) != 0; k++)
+		;
+	if (!scope_names[k]) {
+		snprintf(err, errlen, "database %s: ryw_scope \"%s\" is not connection, user or key",
+		         db->name, scope);
+		return false;
+	}
+	db->ryw_scope = k;
 	if (strcmp(name, db->router_name) == 0 && strcmp(opts, db->router_options) == 0 &&
 	    (db->router || strcmp(name, "none") == 0))
 		return true;
@@ -93,8 +153,56 @@ static int routing_candidates(const Client *c, pooler_backend *cand)
 	return n;
 }
 
-static void routing_session_view(Client *c, pooler_session *s)
+/* A write's LSN known to the session (its own, its key's): the view keeps
+ * the highest of the current primary's. */
+static void routing_view_take(const Database *db, pooler_session *s, uint64_t lsn,
+                              uint64_t epoch, usec_t at)
 {
+	if (!lsn)
+		return;
+	if (epoch == db->primary_changes) {
+		if (lsn > s->last_commit_lsn) {
+			s->last_commit_lsn = lsn;
+			s->last_commit_ns = (uint64_t)at * 1000;
+		}
+	} else if (lg.now - at < lg.cfg->ryw_void_timeout) {
+		/* the primary changed since this write: its LSN means nothing on
+		 * the new timeline; read from the primary for a while */
+		s->flags |= POOLER_SESS_LSN_PENDING;
+	}
+}
+
+static RywKey *routing_key_find(RywTable *t, const char *key, uint32_t *hash_out);
+
+/* The current transaction's key adds the key's LSN (and the table's
+ * floor).  true if the key's LSN is being fetched (pending for a round
+ * trip, worth waiting for). */
+static bool routing_key_view(Client *c, pooler_session *s)
+{
+	const Database *db = c->pool->db;
+	RywTable *t = db->ryw_keys;
+	RywKey *e;
+
+	if (!c->txn_key[0] || !t)
+		return false;
+	e = routing_key_find(t, c->txn_key, NULL);
+	if (e && e->pending > 0 && lg.now - e->pending_at < RYW_PENDING_MAX) {
+		s->flags |= POOLER_SESS_LSN_PENDING;
+		return true;
+	}
+	if (e)
+		routing_view_take(db, s, e->lsn, e->epoch, e->at);
+	routing_view_take(db, s, t->floor_lsn, t->floor_epoch, t->floor_at);
+	return false;
+}
+
+/* The plugin's view of c's session.  Returns true if its LSN is pending
+ * only because a write under its key is fetching it (soon known); false
+ * if it is not pending, or pending because the primary changed. */
+static bool routing_session_view(Client *c, pooler_session *s)
+{
+	bool key_pending;
+
 	void *saved = c->plugin_slot;
 
 	router_session_init(s, &c->plugin_slot);
@@ -106,14 +214,11 @@ static void routing_session_view(Client *c, pooler_session *s)
 	s->application_name = c->vars.val[VAR_APPLICATION_NAME] ? c->vars.val[VAR_APPLICATION_NAME] : "";
 	s->client_addr = c->addr;
 	s->client_port = (uint32_t)c->port;
-	if (c->last_commit_lsn && c->lsn_epoch == c->pool->db->primary_changes) {
-		s->last_commit_lsn = c->last_commit_lsn;
-		s->last_commit_ns = (uint64_t)c->last_commit_time * 1000;
-	} else if (c->last_commit_lsn && lg.now - c->last_commit_time < lg.cfg->ryw_void_timeout) {
-		/* the primary changed since this session wrote: its LSN means
-		 * nothing on the new timeline; read from the primary for a while */
-		s->flags |= POOLER_SESS_LSN_PENDING;
-	}
+	routing_view_take(c->pool->db, s, c->last_commit_lsn, c->lsn_epoch, c->last_commit_time);
+	if (s->flags & POOLER_SESS_LSN_PENDING)
+		return false;
+	key_pending = routing_key_view(c, s);
+	return key_pending;
 }
 
 /* The text of a Query or Parse body, or NULL. */
@@ -135,7 +240,7 @@ static const char *routing_text(uint8_t type, const uint8_t *body, uint32_t len,
 }
 
 static void routing_classify_txn(uint8_t type, const uint8_t *body, uint32_t len,
-                                 pooler_txn *t, char *kw, RouteDecision *out)
+                                 pooler_txn *t, char *kw, RouteDecision *out, ClassifyResult *cr_out)
 {
 	ClassifyResult cr;
 	uint32_t tlen = 0;
@@ -147,6 +252,7 @@ static void routing_classify_txn(uint8_t type, const uint8_t *body, uint32_t len
 		return;
 	}
 	classify_sql(text, tlen, &cr);
+	*cr_out = cr;
 	out->read_only = cr.kind == CLS_READ && cr.nstatements > 0 && !(cr.flags & CLS_F_HINT_PRIMARY) &&
 		!(cr.flags & CLS_F_TXN_END);
 	out->explicit_block = (cr.flags & CLS_F_TXN_BEGIN) != 0;
@@ -177,41 +283,120 @@ static void routing_sync_instance(Client *c)
 	c->plugin_slot = NULL;
 }
 
+/* The current transaction's read-your-writes key (c->txn_key) by the
+ * database's scope; cr = its first statement's classification. */
+static void routing_txn_key(Client *c, const ClassifyResult *cr)
+{
+	switch (c->pool->db->ryw_scope) {
+	case RYW_SCOPE_USER:
+		snprintf(c->txn_key, sizeof(c->txn_key), "u:%s", c->username);
+		break;
+	case RYW_SCOPE_KEY:
+		if (cr->ryw_key)
+			snprintf(c->txn_key, sizeof(c->txn_key), "k:%.*s", (int)cr->ryw_key_len, cr->ryw_key);
+		else if (c->ryw_key[0])
+			snprintf(c->txn_key, sizeof(c->txn_key), "k:%s", c->ryw_key);
+		else
+			c->txn_key[0] = '\0';
+		break;
+	default:
+		c->txn_key[0] = '\0';
+		break;
+	}
+}
+
+/* Count a decision (SHOW ROUTING, metrics): per backend and reason, with
+ * what it meant for a session that had written. */
+static void routing_count(Client *c, const RouteDecision *out, const pooler_session *sess,
+                          bool timed_out)
+{
+	Database *db = c->pool->db;
+	const Backend *be = out->backend ? out->backend : db_write_backend(db);
+	struct RouteRywStats *st;
+
+	if (!be)
+		return;
+	db->route_counts[be->index][out->reason]++;
+	st = &db->ryw_stats[be->index][out->reason];
+	if (c->route_wait_start)
+		st->waited++;
+	if (timed_out)
+		st->wait_timeouts++;
+	if (!out->read_only || !(sess->last_commit_lsn || (sess->flags & POOLER_SESS_LSN_PENDING)))
+		return;
+	st->ryw_reads++;
+	if (out->backend)
+		return;
+	if (sess->flags & POOLER_SESS_LSN_PENDING)
+		st->ryw_pending++;
+	else
+		st->ryw_behind++;
+}
+
 void routing_decide(Client *c, uint8_t type, const uint8_t *body, uint32_t len, RouteDecision *out)
 {
 	Database *db = c->pool->db;
 	pooler_backend cand[CF_MAX_BACKENDS];
 	char kw[CLASSIFY_KEYWORD_MAX] = "";
+	ClassifyResult cr;
 	pooler_txn txn;
 	pooler_session sess;
 	router_result res;
-	int n, idx;
+	bool timed_out = false, soon;
+	int n, idx = -1;
 
 	memset(out, 0, sizeof(*out));
-	c->txn_count++;
+	if (!c->route_wait_start)
+		c->txn_count++;
+	c->txn_key[0] = '\0';
 	/* in session mode the first transaction's server serves the whole
 	 * session, writes included: everything stays on the primary */
 	if (db->nbackends <= 1 || !db->router || pool_mode_of(c->pool) == POOL_MODE_SESSION) {
 		out->reason = db->router ? ROUTER_R_WRITE : ROUTER_R_OFF;
+		c->route_wait_start = 0;
 		return;
 	}
 	routing_sync_instance(c);
 	router_txn_init(&txn);
-	routing_classify_txn(type, body, len, &txn, kw, out);
-	routing_session_view(c, &sess);
+	memset(&cr, 0, sizeof(cr));
+	routing_classify_txn(type, body, len, &txn, kw, out, &cr);
+	routing_txn_key(c, &cr);
+	soon = routing_session_view(c, &sess);
 	n = routing_candidates(c, cand);
-	idx = router_route(db->router, &txn, &sess, cand, n, &res);
+	if (c->route_wait_start) {
+		usec_t waited = lg.now - c->route_wait_start;
+		txn.waited_ms = waited > 0 ? (uint32_t)(waited / 1000) : 0;
+	}
+	memset(&res, 0, sizeof(res));
+	res.index = -1;
+	if (c->route_wait_start && lg.now >= c->route_wait_deadline) {
+		/* the wait budget is spent: the primary, without asking again */
+		res.reason = ROUTER_R_PRIMARY;
+		snprintf(res.detail, sizeof(res.detail), "wait budget spent");
+		timed_out = true;
+	} else if ((sess.flags & POOLER_SESS_LSN_PENDING) && !soon && out->read_only) {
+		/* voided by a primary change: nothing to wait for */
+		res.reason = ROUTER_R_WRITE;
+		snprintf(res.detail, sizeof(res.detail), "commit LSN pending");
+	} else {
+		idx = router_route(db->router, &txn, &sess, cand, n, &res);
+	}
 	out->reason = res.reason;
 	snprintf(out->detail, sizeof(out->detail), "%s", res.detail);
+	if (res.reason == ROUTER_R_WAIT && out->read_only) {
+		if (!c->route_wait_start) {
+			c->route_wait_start = lg.now;
+			c->route_wait_deadline = lg.now + (usec_t)res.wait_ms * 1000;
+		}
+		out->wait = true;
+		return;
+	}
+	if (res.reason == ROUTER_R_WAIT)
+		out->reason = ROUTER_R_OVERRULED;   /* cannot happen: route() sees only reads */
 	if (idx >= 0 && idx < n && out->read_only)
 		out->backend = db->backends[cand[idx].id];
-	if (out->backend) {
-		db->route_counts[out->backend->index][res.reason]++;
-	} else {
-		const Backend *p = db_write_backend(db);
-		if (p)
-			db->route_counts[p->index][res.reason]++;
-	}
+	routing_count(c, out, &sess, timed_out);
+	c->route_wait_start = 0;
 }
 
 void routing_txn_end(Client *c, Backend *be, const char *sqlstate)
@@ -249,4 +434,243 @@ void routing_count_retry(Database *db, Backend *from)
 {
 	if (from)
 		db->route_retries[from->index]++;
+}
+
+/* ---- waiting for a replica (POOLER_WAIT) ------------------------------- */
+
+/* Resume a parked client: its first message is routed again. */
+static void routing_wake(Client *c)
+{
+	if (!c->route_parked)
+		return;
+	c->route_parked = false;
+	c->pool->db->route_parked--;
+	if (c->route_timer)
+		evtimer_del(c->route_timer);
+	if (c->wait_start) {
+		c->pool->stat_wait_time_us += (uint64_t)(lg.now - c->wait_start);
+		c->wait_start = 0;
+	}
+	client_change_state(c, CL_ACTIVE);
+	sbuf_continue(&c->sbuf);
+}
+
+static void routing_wait_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	lg.now = get_time_usec();
+	routing_wake(arg);
+}
+
+void routing_park(Client *c)
+{
+	Database *db = c->pool->db;
+	usec_t left = c->route_wait_deadline > lg.now ? c->route_wait_deadline - lg.now : 0;
+	struct timeval tv = { (time_t)(left / 1000000), (suseconds_t)(left % 1000000) };
+
+	c->decided = false;
+	c->route_parked = true;
+	db->route_parked++;
+	if (!c->wait_start)
+		c->wait_start = lg.now;
+	client_change_state(c, CL_WAITING);
+	if (!c->route_timer)
+		c->route_timer = evtimer_new(lg.base, routing_wait_timer_cb, c);
+	if (!c->route_timer || evtimer_add(c->route_timer, &tv) != 0) {
+		/* cannot time the wait: do not wait at all */
+		log_error("routing: cannot arm a wait timer; the read goes to the primary");
+		c->route_wait_deadline = lg.now;
+		routing_wake(c);
+		return;
+	}
+	monitor_want_positions(db);
+}
+
+void routing_unpark(Client *c)
+{
+	if (c->route_parked && c->pool) {
+		c->route_parked = false;
+		c->pool->db->route_parked--;
+	}
+	c->route_wait_start = 0;
+	if (c->route_timer) {
+		event_free(c->route_timer);
+		c->route_timer = NULL;
+	}
+}
+
+void cluster_positions_changed(Database *db)
+{
+	ListNode *n, *m, *t;
+
+	list_for_each(n, &lg.pools) {
+		Pool *p = list_entry(n, Pool, node);
+		if (p->db != db)
+			continue;
+		/* waking moves c to active_clients; the rest of the list stays */
+		list_for_each_safe(m, t, &p->waiting_clients) {
+			Client *c = list_entry(m, Client, node);
+			if (c->route_parked)
+				routing_wake(c);
+		}
+	}
+}
+
+/* ---- shared read-your-writes keys ---------------------------------------- */
+
+bool routing_valid_key(const char *key)
+{
+	size_t n = 0;
+
+	for (; key[n]; n++) {
+		char ch = key[n];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '_' || ch == '.' || ch == ':' || ch == '@' || ch == '-'))
+			return false;
+	}
+	return n >= 1 && n <= CLASSIFY_RYW_KEY_MAX;
+}
+
+static uint32_t routing_key_hash(const char *key)
+{
+	uint32_t h = 2166136261u;   /* FNV-1a */
+
+	for (; *key; key++)
+		h = (h ^ (uint8_t)*key) * 16777619u;
+	return h;
+}
+
+static RywKey *routing_key_find(RywTable *t, const char *key, uint32_t *hash_out)
+{
+	uint32_t h = routing_key_hash(key);
+	RywKey *e;
+
+	if (hash_out)
+		*hash_out = h;
+	for (e = t->bucket[h & (RYW_BUCKETS - 1)]; e; e = e->next)
+		if (e->hash == h && strcmp(e->key, key) == 0)
+			return e;
+	return NULL;
+}
+
+/* Forget e; its LSN goes into the floor every keyed read honours. */
+static void routing_key_forget(RywTable *t, RywKey *e)
+{
+	RywKey **pp = &t->bucket[e->hash & (RYW_BUCKETS - 1)];
+
+	if (e->lsn && (e->epoch > t->floor_epoch || (e->epoch == t->floor_epoch && e->lsn > t->floor_lsn))) {
+		t->floor_lsn = e->lsn;
+		t->floor_epoch = e->epoch;
+		t->floor_at = e->at;
+	}
+	while (*pp != e)
+		pp = &(*pp)->next;
+	*pp = e->next;
+	list_remove(&t->age, &e->age);
+	free(e);
+}
+
+/* Expire old entries and keep the table within ryw_keys_max (a pending
+ * entry is never dropped: it stops the sweep). */
+static void routing_key_sweep(RywTable *t)
+{
+	ListNode *n;
+
+	while ((n = list_first(&t->age))) {
+		RywKey *e = list_entry(n, RywKey, age);
+		if (e->pending > 0 && lg.now - e->pending_at < RYW_PENDING_MAX)
+			break;
+		if (lg.now - e->at <= lg.cfg->ryw_key_ttl && t->age.count <= lg.cfg->ryw_keys_max)
+			break;
+		routing_key_forget(t, e);
+	}
+}
+
+/* The entry of key in db, made if missing; NULL when out of memory. */
+static RywKey *routing_key_get(Database *db, const char *key)
+{
+	RywTable *t = db->ryw_keys;
+	uint32_t h;
+	RywKey *e;
+
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (!t)
+			return NULL;
+		list_init(&t->age);
+		db->ryw_keys = t;
+	}
+	routing_key_sweep(t);
+	e = routing_key_find(t, key, &h);
+	if (e) {
+		list_remove(&t->age, &e->age);
+		list_append(&t->age, &e->age);
+		return e;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->hash = h;
+	e->at = lg.now;
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	e->next = t->bucket[h & (RYW_BUCKETS - 1)];
+	t->bucket[h & (RYW_BUCKETS - 1)] = e;
+	list_append(&t->age, &e->age);
+	return e;
+}
+
+void routing_key_fetch_start(Server *s, const char *key)
+{
+	RywKey *e;
+
+	s->fetched_lsn = 0;
+	s->lsn_key[0] = '\0';
+	if (!key || !key[0])
+		return;
+	e = routing_key_get(s->pool->db, key);
+	if (!e) {
+		log_error("routing: out of memory for read-your-writes key %s", key);
+		return;
+	}
+	snprintf(s->lsn_key, sizeof(s->lsn_key), "%s", key);
+	e->pending++;
+	e->pending_at = lg.now;
+}
+
+void routing_key_fetch_done(Server *s)
+{
+	Database *db = s->pool->db;
+	RywKey *e;
+
+	if (!s->lsn_key[0])
+		return;
+	e = db->ryw_keys ? routing_key_find(db->ryw_keys, s->lsn_key, NULL) : NULL;
+	s->lsn_key[0] = '\0';
+	if (!e)
+		return;
+	if (e->pending > 0)
+		e->pending--;
+	if (s->fetched_lsn) {
+		if (e->epoch != db->primary_changes || s->fetched_lsn > e->lsn)
+			e->lsn = s->fetched_lsn;
+		e->epoch = db->primary_changes;
+		e->at = lg.now;
+	}
+	/* reads parked on this key's pending LSN may go now */
+	if (db->route_parked > 0)
+		cluster_positions_changed(db);
+}
+
+void routing_db_free(Database *db)
+{
+	RywTable *t = db->ryw_keys;
+	ListNode *n;
+
+	if (!t)
+		return;
+	while ((n = list_pop(&t->age)))
+		free(list_entry(n, RywKey, age));
+	free(t);
+	db->ryw_keys = NULL;
 }

@@ -16,8 +16,19 @@
  * Query or Parse runs on the primary. */
 #define ROUTING_CLASSIFY_MAX (64 * 1024)
 
+/* Who shares a session's read-your-writes (Database.ryw_scope): */
+typedef enum RoutingScope {
+	RYW_SCOPE_CONNECTION = 0, /* each client connection alone (the default) */
+	RYW_SCOPE_USER,           /* every connection of the same user (per database) */
+	RYW_SCOPE_KEY,            /* connections giving the same key: the hint
+	                           * lagoon:ryw_key=K in a transaction's first
+	                           * statement, else the startup parameter
+	                           * lagoon.ryw_key; neither = the connection alone */
+} RoutingScope;
+
 typedef struct RouteDecision {
 	Backend *backend;         /* a replica to run on; NULL = the primary */
+	bool wait;                /* POOLER_WAIT: park with routing_park(), decide later */
 	router_reason reason;
 	bool read_only;           /* classified read-only eligible */
 	bool explicit_block;      /* BEGIN ... READ ONLY */
@@ -39,5 +50,24 @@ void routing_txn_end(Client *c, Backend *be, const char *sqlstate);
 void routing_session_end(Client *c);
 /* Count a transparent retry (SHOW ROUTING). */
 void routing_count_retry(Database *db, Backend *from);
+
+/* The plugin answered POOLER_WAIT (d.wait): park c in CL_WAITING without a
+ * server, its first message unread.  It is resumed (CL_ACTIVE, the message
+ * routed again) when the monitor posts replica positions or its budget is
+ * spent, whichever comes first. */
+void routing_park(Client *c);
+/* c is closing: forget its park and free its timer. */
+void routing_unpark(Client *c);
+
+/* A lagoon.ryw_key value: 1..63 bytes of [A-Za-z0-9_.:@-]. */
+bool routing_valid_key(const char *key);
+/* The LSN query after a write starts on s / ended (answer in
+ * s->fetched_lsn, 0 if none; also called when s closes during it): the
+ * transaction's key, if any, is pending meanwhile, so that reads under it
+ * go to the primary until its LSN is known. */
+void routing_key_fetch_start(Server *s, const char *key);
+void routing_key_fetch_done(Server *s);
+/* db is being freed. */
+void routing_db_free(Database *db);
 
 #endif

@@ -239,6 +239,10 @@ void server_close(Server *s, const char *fmt, ...)
 		pkt_terminate(&pb);
 		(void)sbuf_send_local(&s->sbuf, pb.buf, pb.len);
 	}
+	if (s->lsn_fetch) {
+		routing_key_fetch_done(s);
+		s->lsn_fetch = false;
+	}
 	sbuf_close(&s->sbuf);
 	p->db->server_count--;
 	p->user->server_count--;
@@ -282,7 +286,10 @@ static void server_event(SBuf *sb, SBufEvent ev)
 	case SBUF_EV_FLUSH:
 		if (s->state != SV_ACTIVE || !s->link || !server_is_clean(s) || s->swallow_rfq > 0)
 			break;
-		if (s->link->txn_write && s->backend == s->pool->db->primary)
+		/* only once the client's own transaction is over: lagoon's SET
+		 * before its first message also ends in a ReadyForQuery 'I', and
+		 * an LSN read then would be older than the write */
+		if (s->link->txn_write && s->txn_done && s->backend == s->pool->db->primary)
 			server_fetch_commit_lsn(s);
 		else if (s->txn_done && pool_mode_of(s->pool) != POOL_MODE_SESSION &&
 		         !sbuf_forward_pending(&s->link->sbuf))
@@ -717,6 +724,7 @@ static void server_fetch_commit_lsn(Server *s)
 {
 	s->link->txn_write = false;
 	s->lsn_fetch = true;
+	routing_key_fetch_start(s, s->link->txn_key);
 	server_send_query(s, "SELECT pg_current_wal_insert_lsn(), current_setting('wal_block_size')::int, "
 	                  "pg_size_bytes(current_setting('wal_segment_size'))");
 }
@@ -730,7 +738,7 @@ static void server_take_commit_lsn(Server *s, const SBufMsg *msg)
 	Client *c = s->link;
 
 	pkt_reader_init(&r, msg->data + 5, msg->len - 5);
-	if (pkt_get_u16(&r) != 3 || !c)
+	if (pkt_get_u16(&r) != 3)
 		return;
 	for (int i = 0; i < 3; i++) {
 		uint32_t n = pkt_get_u32(&r);
@@ -744,6 +752,9 @@ static void server_take_commit_lsn(Server *s, const SBufMsg *msg)
 		return;
 	lsn = monitor_normalise_insert_lsn(lsn, (uint32_t)strtoul(cols[1], NULL, 10),
 	                                   (uint32_t)strtoull(cols[2], NULL, 10));
+	s->fetched_lsn = lsn;   /* for the key, even if the client left meanwhile */
+	if (!c)
+		return;
 	c->last_commit_lsn = lsn;
 	c->last_commit_time = lg.now;
 	c->lsn_epoch = s->pool->db->primary_changes;
@@ -769,6 +780,8 @@ static SBufAction server_swallow(Server *s, const SBufMsg *msg)
 	s->swallow_rfq--;
 	s->pending_rfq--;
 	s->tx_status = 'I';
+	if (s->lsn_fetch)
+		routing_key_fetch_done(s);
 	s->lsn_fetch = false;
 	if (s->swallow_rfq > 0)
 		return SBUF_SKIP;

@@ -9,13 +9,18 @@
 # (select-only reads next to TPC-B-like writes), prints SHOW BACKENDS,
 # SHOW POOLS, SHOW ROUTING and SHOW PLUGINS from the admin console, then
 # counts where reads and writes really ran, from the servers' own answers
-# and counters, and stops everything again.
+# and counters.  Last, it runs the read-your-writes checker
+# (tests/tools/rywcheck: 20 connections, each writing and at once reading
+# its write back) against router=roundrobin and router=lsn_ryw and prints
+# both side by side: pairs, stale reads, replica share of the reads (as the
+# servers report it), read latency p50/p99.  Then it stops everything.
 #
 # Environment: LAGOON_DEMO_DIR (default /tmp/lagoon-demo-$(id -u)),
 # LAGOON_DEMO_PGPORT (default 35432; replicas on the next two ports),
 # LAGOON_DEMO_PORT (lagoon's port, default 36432), LAGOON_BIN (use this
 # binary instead of building one), LAGOON_PLUGIN_DIR (with LAGOON_BIN: where
-# roundrobin.so is; default: lagoon's installed plugin directory),
+# roundrobin.so and lsn_ryw.so are; default: lagoon's installed plugin
+# directory), LAGOON_RYWCHECK (with LAGOON_BIN: the rywcheck binary),
 # LAGOON_DEMO_KEEP=1 (leave it running).
 set -euo pipefail
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGOPTIONS 2>/dev/null || true
@@ -50,8 +55,9 @@ if ! dpkg -s $PKGS >/dev/null 2>&1; then
 fi
 
 # ---- build -----------------------------------------------------------------------
-TARGETS="lagoon plugins/roundrobin/roundrobin.la plugins/leastlag/leastlag.la"
+TARGETS="lagoon plugins/roundrobin/roundrobin.la plugins/leastlag/leastlag.la plugins/lsn_ryw/lsn_ryw.la tests/tools/rywcheck"
 PLUGINS_FROM=""        # a build tree whose plugins/*/.libs/*.so to use
+RYWCHECK=${LAGOON_RYWCHECK:-}   # the checker (built with the rest unless LAGOON_BIN)
 if [[ -n "${LAGOON_BIN:-}" ]]; then
     BIN=$LAGOON_BIN
 elif [[ -f "$SRC/config.status" ]]; then
@@ -60,6 +66,7 @@ elif [[ -f "$SRC/config.status" ]]; then
     make -C "$SRC" -j"$(nproc)" $TARGETS
     BIN=$SRC/lagoon
     PLUGINS_FROM=$SRC
+    RYWCHECK=$SRC/tests/tools/rywcheck
 else
     step "building lagoon and its plugins (in $DEMO/build)"
     [[ -x "$SRC/configure" ]] || (cd "$SRC" && ./autogen.sh)
@@ -69,6 +76,7 @@ else
         && make -j"$(nproc)" $TARGETS)
     BIN=$DEMO/build/lagoon
     PLUGINS_FROM=$DEMO/build
+    RYWCHECK=$DEMO/build/tests/tools/rywcheck
 fi
 "$BIN" --version
 
@@ -109,6 +117,7 @@ step "database bench on the primary: pgbench -i -s 5, plus a table that records 
 "$PSQL" -X -q -h 127.0.0.1 -p "$PGPORT_" -U postgres postgres -c "create database bench owner app"
 "$PGBENCH" -i -q -s 5 -h 127.0.0.1 -p "$PGPORT_" -U app bench 2>&1 | grep -v '^NOTICE'
 "$PSQL" -X -q -h 127.0.0.1 -p "$PGPORT_" -U app bench -c "create table demo_writes (port int)"
+"$PSQL" -X -q -h 127.0.0.1 -p "$PGPORT_" -U app bench -c "create table rywcheck (k text primary key, v bigint not null default 0)"
 "$SRC/tests/pgcluster.sh" wait-catchup "$CLUSTER" 30
 
 # ---- lagoon --------------------------------------------------------------------------
@@ -120,6 +129,8 @@ EOF
 cat > "$DEMO/lagoon.ini" <<EOF
 [databases]
 bench = host=127.0.0.1 port=$PGPORT_,$R1,$R2 dbname=bench router=roundrobin
+ryw_rr = host=127.0.0.1 port=$PGPORT_,$R1,$R2 dbname=bench router=roundrobin pool_size=20
+ryw_lsn = host=127.0.0.1 port=$PGPORT_,$R1,$R2 dbname=bench router=lsn_ryw router_options='max_wait_ms=50' pool_size=20
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -205,6 +216,27 @@ W_PRIMARY=$(app -At -c "select count(*) from demo_writes where port = $PGPORT_ /
 W_ALL=$(app -At -c "select count(*) from demo_writes /* lagoon:primary */")
 echo "reads: $(on "$R1") on replica 1, $(on "$R2") on replica 2, $(on "$PGPORT_") on the primary;" \
      "writes: $( [[ $W_PRIMARY -eq $W_ALL ]] && echo "all $W_ALL" || echo "$W_PRIMARY of $W_ALL") on the primary"
+
+if [[ -x "$RYWCHECK" ]]; then
+    step "read-your-writes: 20 connections write a row (INSERT, BEGIN..COMMIT, UPDATE in turn) and read it back at once, 5 s per router"
+    declare -A RY
+    for db in ryw_rr ryw_lsn; do
+        echo "  rywcheck -d 'host=127.0.0.1 port=$LPORT dbname=$db user=app' -c 20 -T 5"
+        line=$(PGPASSWORD=app_pass "$RYWCHECK" -d "host=127.0.0.1 port=$LPORT dbname=$db user=app" -c 20 -T 5 2>"$DEMO/$db.err" | tail -n 1) || true
+        for f in pairs stale replica_share p50_ms p99_ms; do
+            RY[$db.$f]=$(sed -n "s/.*\b$f=\([0-9.]*\).*/\1/p" <<<"$line")
+        done
+    done
+    printf '  %-22s %14s %14s\n' "" "roundrobin" "lsn_ryw"
+    printf '  %-22s %14s %14s\n' "write->read pairs" "${RY[ryw_rr.pairs]}" "${RY[ryw_lsn.pairs]}"
+    printf '  %-22s %14s %14s\n' "stale reads" "${RY[ryw_rr.stale]}" "${RY[ryw_lsn.stale]}"
+    printf '  %-22s %13s%% %13s%%\n' "reads on replicas" "${RY[ryw_rr.replica_share]}" "${RY[ryw_lsn.replica_share]}"
+    printf '  %-22s %14s %14s\n' "read p50 (ms)" "${RY[ryw_rr.p50_ms]}" "${RY[ryw_lsn.p50_ms]}"
+    printf '  %-22s %14s %14s\n' "read p99 (ms)" "${RY[ryw_rr.p99_ms]}" "${RY[ryw_lsn.p99_ms]}"
+    admin -c "SHOW ROUTING" | grep -E 'database|ryw_lsn' || true
+else
+    echo "(read-your-writes checker not built: set LAGOON_RYWCHECK to run it)"
+fi
 
 echo
 echo "lagoon's log: $DEMO/lagoon.log"

@@ -1,5 +1,8 @@
 /*
- * pooler_plugin.h - lagoon's routing plugin ABI, version 1.0.
+ * pooler_plugin.h - lagoon's routing plugin ABI, version 1.1.
+ *
+ * 1.1 (appended to 1.0): the POOLER_WAIT verdict and pooler_decision.wait_ms
+ * (park the transaction until a replica catches up), pooler_txn.waited_ms.
  *
  * At the start of every transaction lagoon asks a routing plugin (a shared
  * object loaded with dlopen) where the transaction should run: on one of the
@@ -83,11 +86,22 @@
  * ---------------------------------------------------------------- safety ---
  * The core, not the plugin, enforces safety:
  * - route() is called only for read-only-eligible transactions; everything
- *   else runs on the primary without asking.
+ *   else runs on the primary without asking.  A session whose commit LSN is
+ *   pending (POOLER_SESS_LSN_PENDING) runs on the primary: a plugin built
+ *   for 1.0 is not asked; one built for 1.1 is, so that it may answer
+ *   POOLER_WAIT (the LSN is usually known within a round trip).
  * - An answer naming a backend id that is not among the candidates, or a
  *   backend that is not UP or DEGRADED, is overruled to the primary,
  *   counted and logged (at most one line a second per instance).
  * - POOLER_NO_OPINION means "the core's default", today the primary.
+ * - POOLER_WAIT (ABI 1.1) is honoured only from a plugin whose descriptor
+ *   says abi_minor >= 1; from an older one it is an invalid answer.  The
+ *   core then parks the transaction (no server is held, the event loop
+ *   never blocks) and calls route() again for it when the monitor posts
+ *   new replica positions; once the budget of the first POOLER_WAIT
+ *   (wait_ms, capped by the core) is spent, it runs on the primary without
+ *   asking.  A plugin built for 1.1 must check host->abi_minor >= 1 before
+ *   it answers POOLER_WAIT: a 1.0 core overrules the unknown verdict.
  * - route() returning non-zero (an internal failure) routes to the primary
  *   and counts as an error.  After a run of consecutive errors or invalid
  *   answers the core switches the instance off (circuit breaker) with a
@@ -117,7 +131,7 @@ extern "C" {
 
 #define POOLER_ABI_MAGIC 0x504f4f4cU  /* "POOL": not a plugin without it */
 #define POOLER_ABI_MAJOR 1U           /* must match the core exactly */
-#define POOLER_ABI_MINOR 0U           /* bumped when anything is appended */
+#define POOLER_ABI_MINOR 1U           /* bumped when anything is appended */
 
 /* True if the struct the other side built is new enough to hold `field`. */
 #define POOLER_HAS(p, type, field) \
@@ -183,12 +197,19 @@ typedef struct pooler_txn {
 	uint32_t    text_len;
 	uint32_t    hint_len;
 	const char *hint;          /* whole text of a "lagoon:..." hint comment, hint_len bytes */
+	/* ABI 1.1 */
+	uint32_t    waited_ms;     /* 0 at the first route() call; after a POOLER_WAIT, how long
+	                            * this transaction has been parked so far */
+	uint32_t    reserved1;     /* zero */
 } pooler_txn;
 
 /* -------------------------------------------------------------- session --- */
 
 /* pooler_session.flags */
-#define POOLER_SESS_LSN_PENDING (1U << 0)  /* a write committed, its LSN is not known yet */
+#define POOLER_SESS_LSN_PENDING (1U << 0)  /* a write committed, its LSN is not known yet:
+                                            * a 1.0 plugin is not asked (the primary); a
+                                            * 1.1 plugin is, and any answer but POOLER_WAIT
+                                            * means the primary */
 
 /* One client session.  Read-only to the plugin, except *plugin_slot. */
 typedef struct pooler_session {
@@ -213,6 +234,8 @@ typedef struct pooler_session {
 #define POOLER_NO_OPINION     0U  /* the core decides (today: the primary) */
 #define POOLER_ROUTE_BACKEND  1U  /* run on candidate backend_id */
 #define POOLER_ROUTE_PRIMARY  2U  /* run on the primary */
+#define POOLER_WAIT           3U  /* ABI 1.1: ask again when replica positions change, for
+                                   * at most wait_ms; then the primary (see "safety") */
 
 #define POOLER_REASON_LEN 48
 
@@ -224,6 +247,11 @@ typedef struct pooler_decision {
 	int32_t  backend_id;               /* POOLER_ROUTE_BACKEND: a candidate's id */
 	uint32_t reserved0;                /* zero */
 	char     reason[POOLER_REASON_LEN]; /* short, shown in logs and SHOW ROUTING */
+	/* ABI 1.1: write only if POOLER_HAS(out, pooler_decision, wait_ms) */
+	uint32_t wait_ms;                  /* POOLER_WAIT: the whole budget, from the first
+	                                    * POOLER_WAIT of this transaction; 0 = the core's
+	                                    * default (100 ms) */
+	uint32_t reserved1;                /* zero */
 } pooler_decision;
 
 /* ---------------------------------------------------------------- events --- */

@@ -24,20 +24,27 @@
  *   ryw_window_ms=N  a session's last write is forgotten N ms after its
  *                    commit: from then on it reads like a session that
  *                    never wrote (default 0 = never forgotten)
- *   max_wait_ms=N    accepted and ignored: waiting for a replica to catch
- *                    up is not implemented in ABI 1.0 routing (the core has
- *                    no WAIT verdict yet); such reads go to the primary
+ *   max_wait_ms=N    when no replica has replayed a writing session's LSN
+ *                    yet, answer POOLER_WAIT (ABI 1.1) with this budget:
+ *                    the core parks the read without a server and asks
+ *                    again as the monitor posts replica positions; when
+ *                    the budget is spent the read runs on the primary.
+ *                    0 (default) = no waiting: the primary at once.  On a
+ *                    1.0 core the option is refused at init.
  * A session that never wrote (or whose write was forgotten) is served by a
  * replica whose lag in bytes is known, as with leastlag; one that wrote
  * needs a replica whose replay_lsn is known and >= its LSN.  The hint
  * lagoon:replica ("stale reads are fine") makes a session read like one
  * that never wrote.  POOLER_SESS_LSN_PENDING (the core does not know the
- * session's LSN, e.g. after a primary change) means the primary; the core
- * already sends those sessions there without asking.
+ * session's LSN yet: a write under its shared key is still fetching it, or
+ * the primary changed) means the primary, or with max_wait_ms POOLER_WAIT
+ * (the core re-asks when the LSN is in).
  *
  * Among the eligible replicas the one with the fewest active server
- * connections wins, ties in turn.  None eligible: the primary, with the
- * reason "no replica has replayed X/Y" (or "no replica within bounds").
+ * connections wins, ties in turn.  None eligible: with max_wait_ms and a
+ * usable replica that may still catch up, POOLER_WAIT; else the primary,
+ * with the reason "no replica has replayed X/Y" (or "no replica within
+ * bounds").
  *
  * State: the options and the last pick, allocated in init; route() makes
  * one pass over the candidates, allocates nothing, and formats the LSN of
@@ -55,7 +62,7 @@ typedef struct ryw_state {
 	uint64_t max_lag_bytes;   /* 0 = no bound */
 	uint64_t max_lag_ms;      /* 0 = no bound */
 	uint64_t ryw_window_ns;   /* 0 = remember a session's write forever */
-	uint64_t max_wait_ms;     /* accepted, ignored (see above) */
+	uint64_t max_wait_ms;     /* POOLER_WAIT budget; 0 = never wait */
 	const pooler_host *host;  /* for now_ns() when ryw_window_ms is set */
 	int32_t  last_id;         /* the last pick, for "in turn" among ties */
 } ryw_state;
@@ -76,6 +83,16 @@ static int ryw_init(const pooler_host *host, void **state, char *err, size_t err
 	    plugin_get_u64(host, "ryw_window_ms", &window_ms, err, errlen) != 0 ||
 	    plugin_get_u64(host, "max_wait_ms", &cfg.max_wait_ms, err, errlen) != 0)
 		return 1;
+	if (cfg.max_wait_ms && host->abi_minor < 1) {
+		snprintf(err, errlen, "max_wait_ms needs ABI 1.1 (POOLER_WAIT); this core speaks %u.%u",
+		         host->abi_major, host->abi_minor);
+		return 1;
+	}
+	if (cfg.max_wait_ms > 10000) {
+		snprintf(err, errlen, "max_wait_ms: %llu is more than 10000",
+		         (unsigned long long)cfg.max_wait_ms);
+		return 1;
+	}
 	if (window_ms > UINT64_MAX / 1000000) {
 		snprintf(err, errlen, "ryw_window_ms: %llu is too large", (unsigned long long)window_ms);
 		return 1;
@@ -88,13 +105,10 @@ static int ryw_init(const pooler_host *host, void **state, char *err, size_t err
 	}
 	*st = cfg;
 	*state = st;
-	host->log(host->ctx, POOLER_LOG_INFO, "max_lag_bytes=%llu max_lag_ms=%llu ryw_window_ms=%llu",
-	          (unsigned long long)st->max_lag_bytes, (unsigned long long)st->max_lag_ms,
-	          (unsigned long long)window_ms);
-	if (st->max_wait_ms)
-		host->log(host->ctx, POOLER_LOG_WARNING, "max_wait_ms=%llu ignored: ABI %u.%u routing "
-		          "cannot wait for a replica; reads it would wait for go to the primary",
-		          (unsigned long long)st->max_wait_ms, host->abi_major, host->abi_minor);
+	host->log(host->ctx, POOLER_LOG_INFO, "max_lag_bytes=%llu max_lag_ms=%llu ryw_window_ms=%llu "
+	          "max_wait_ms=%llu", (unsigned long long)st->max_lag_bytes,
+	          (unsigned long long)st->max_lag_ms, (unsigned long long)window_ms,
+	          (unsigned long long)st->max_wait_ms);
 	return 0;
 }
 
@@ -174,10 +188,17 @@ static int ryw_route(void *state, const pooler_txn *txn, pooler_session *session
 {
 	ryw_state *st = state;
 	const pooler_backend *best = NULL;
+	int may_catch_up = 0;
 	pooler_lsn need;
 
 	if (session && (session->flags & POOLER_SESS_LSN_PENDING)) {
-		out->verdict = POOLER_ROUTE_PRIMARY;
+		/* wait for the LSN (a round trip) if a replica could then serve */
+		for (uint32_t i = 0; i < ncand && st->max_wait_ms; i++)
+			may_catch_up |= usable(st, cand[i]);
+		out->verdict = may_catch_up && POOLER_HAS(out, pooler_decision, wait_ms)
+			? POOLER_WAIT : POOLER_ROUTE_PRIMARY;
+		if (out->verdict == POOLER_WAIT)
+			out->wait_ms = (uint32_t)st->max_wait_ms;
 		plugin_set_reason(out, "commit LSN pending");
 		return 0;
 	}
@@ -186,6 +207,15 @@ static int ryw_route(void *state, const pooler_txn *txn, pooler_session *session
 		const pooler_backend *b = cand[i];
 		if (eligible(st, b, need) && (!best || plugin_better_tie(st->last_id, b, best)))
 			best = b;
+		else if (need && usable(st, b))
+			may_catch_up = 1;
+	}
+	if (!best && may_catch_up && st->max_wait_ms && POOLER_HAS(out, pooler_decision, wait_ms)) {
+		/* a replica is up and may replay it soon: let the core park the read */
+		out->verdict = POOLER_WAIT;
+		out->wait_ms = (uint32_t)st->max_wait_ms;
+		set_lsn_reason(out, need);
+		return 0;
 	}
 	if (!best) {
 		out->verdict = POOLER_ROUTE_PRIMARY;
@@ -208,7 +238,7 @@ static void ryw_fini(void *state)
 }
 
 static const pooler_plugin lsn_ryw = {
-	POOLER_PLUGIN_HEADER("lsn_ryw", "1.0"),
+	POOLER_PLUGIN_HEADER("lsn_ryw", "1.1"),
 	.init = ryw_init,
 	.route = ryw_route,
 	.fini = ryw_fini,

@@ -405,7 +405,7 @@ EOF
     like "$txt" "$re" "router = $p: ... and says why, naming the file" || diag "$txt"
 }
 if (( have_test_plugins )); then
-    refuse_start bad_major "$PLUGDIR/bad_major\\.so: ABI 2\\.0, core speaks 1\\.0"
+    refuse_start bad_major "$PLUGDIR/bad_major\\.so: ABI 2\\.0, core speaks 1\\.1"
     refuse_start bad_magic "$PLUGDIR/bad_magic\\.so: not a lagoon plugin \\(bad magic 0x[0-9a-f]+\\)"
     refuse_start no_entry "$PLUGDIR/no_entry\\.so: not a lagoon plugin \\(no pooler_plugin_entry symbol\\)"
 else

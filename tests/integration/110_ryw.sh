@@ -1,47 +1,48 @@
 #!/usr/bin/env bash
-# 110_ryw.sh - read-your-writes through lagoon, checked by tests/tools/rywcheck
-# on the shared cluster (primary + 2 streaming replicas) with replication lag
-# induced: replay is paused on replica 1 for the whole run, and replica 2's
-# replay is paused for ~100 ms every ~400 ms (a background loop).
+# 110_ryw.sh - read-your-writes through lagoon on the shared cluster
+# (primary + 2 streaming replicas, normal replication), checked by
+# tests/tools/rywcheck: each worker writes (autocommit INSERT, an explicit
+# BEGIN..COMMIT, an UPDATE of its own row, in turn) and at once reads the
+# write back in a separate transaction; the server says where the read ran.
 #
-# rywcheck's clients each INSERT a unique row and read it back at once, then
-# twice more 150 ms apart (-r 3 -w 150: the later reads give the monitor time
-# to see a replica catch up).  Every read must find the row.
-#
-#   router=roundrobin  the checker must find stale reads: it can fail, so the
-#                      test means something
-#   router=lsn_ryw     no stale read at all (simple and extended protocol,
-#                      and with a read every 10 ms after each write), yet
-#                      >= 10% of the reads served by replicas, and none by
-#                      replica 1, which never replays the writes
-#
-# The pause on the shared replicas is taken under the lock 090_cluster.sh
-# uses, and replay is always resumed on exit.
+#   router=lsn_ryw max_wait_ms=50   >= 20,000 pairs from 20 connections,
+#                                    0 stale; the replica share is reported
+#                                    (and must be > 0); same with the
+#                                    extended protocol, with a SET lagoon
+#                                    sends before the transaction, with
+#                                    asynchronous commits (SET LOCAL
+#                                    synchronous_commit = off), and without
+#                                    waiting (max_wait_ms 0)
+#   ryw_scope=key / user            write on one connection, read on another
+#                                    under the same key (hint comment, startup
+#                                    parameter) or user: 0 stale
+#   router=roundrobin               the same checker, for comparison (the
+#                                    assertion that it finds stale reads is in
+#                                    115_ryw_lag, where replay is delayed so it
+#                                    cannot miss)
+# SHOW ROUTING's read-your-writes columns and the metrics families agree.
+# LAGOON_RYW_ITER (default 1000) iterations per connection.
 . "$(dirname "$0")/lib.sh"
 lg_cluster_up
 lg_require_bin
-RYWCHECK=$LG_BUILD_DIR/tests/tools/rywcheck
-[[ -x "$RYWCHECK" ]] || bail "rywcheck not built: make tests/tools/rywcheck (make check builds it)"
-for p in roundrobin lsn_ryw; do
-    [[ -f "$LG_BUILD_DIR/plugins/$p/.libs/$p.so" ]] || bail "plugin $p not built ($LG_BUILD_DIR/plugins/$p/.libs/$p.so)"
-done
-lg_tmpdir
+lg_ryw_setup
 
 P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
-SECS=${LAGOON_RYW_SECONDS:-5}
+ITER=${LAGOON_RYW_ITER:-1000}
 TABLE=lg110_t_$$
 
-# plugin_dir: symlinks to the uninstalled plugins of the build tree
-mkdir -p "$LG_DIR/plugins"
-for p in roundrobin lsn_ryw; do
-    ln -sf "$LG_BUILD_DIR/plugins/$p/.libs/$p.so" "$LG_DIR/plugins/$p.so"
-done
-
-LG_DATABASES_EXTRA="rr = host=127.0.0.1 port=$P0,$P1,$P2 dbname=postgres router=roundrobin
-ryw = host=127.0.0.1 port=$P0,$P1,$P2 dbname=postgres router=lsn_ryw"
+HOSTS="host=127.0.0.1 port=$P0,$P1,$P2 dbname=postgres"
+LG_DATABASES_EXTRA="rr = $HOSTS router=roundrobin
+ryw = $HOSTS router=lsn_ryw router_options='max_wait_ms=50'
+ryw0 = $HOSTS router=lsn_ryw
+rywkey = $HOSTS router=lsn_ryw router_options='max_wait_ms=50' ryw_scope=key
+rywuser = $HOSTS router=lsn_ryw router_options='max_wait_ms=50' ryw_scope=user"
+lg_free_port || bail "no free port for the metrics endpoint"; MPORT=$LG_FREE_PORT
 lg_start ryw "plugin_dir = $LG_DIR/plugins
-monitor_interval = 100
-default_pool_size = 12" || bail "pooler did not start"
+default_pool_size = 24
+max_client_conn = 300
+metrics_listen_addr = 127.0.0.1
+metrics_listen_port = $MPORT" || bail "pooler did not start"
 
 backends() { lg_admin_hdr "SHOW BACKENDS"; }
 be() { # be SNAPSHOT DB PORT COLUMN
@@ -49,106 +50,80 @@ be() { # be SNAPSHOT DB PORT COLUMN
         NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
         $h["database"] == db && $h["port"] == port { print $h[col] }' <<<"$1"
 }
-up3='[[ "$(be "$S" $db $P0 role)/$(be "$S" $db $P1 role)/$(be "$S" $db $P2 role)" == primary/replica/replica &&
-       "$(be "$S" $db $P0 state)/$(be "$S" $db $P1 state)/$(be "$S" $db $P2 state)" == up/up/up ]]'
-for db in rr ryw; do
-    deadline=$((SECONDS + 15))
-    while S=$(backends); ! eval "$up3" && (( SECONDS < deadline )); do sleep 0.2; done
-    eval "$up3"; ok $? "$db: primary and two replicas up (router $( [[ $db == rr ]] && echo roundrobin || echo lsn_ryw))" ||
-        diag "$(backends | awk -F'|' -v db=$db 'NR == 1 || $1 == db')"
-done
+up3='[[ "$(be "$S" ryw $P0 role)/$(be "$S" ryw $P1 role)/$(be "$S" ryw $P2 role)" == primary/replica/replica &&
+       "$(be "$S" ryw $P0 state)/$(be "$S" ryw $P1 state)/$(be "$S" ryw $P2 state)" == up/up/up ]]'
+deadline=$((SECONDS + 20))
+while S=$(backends); ! eval "$up3" && (( SECONDS < deadline )); do sleep 0.2; done
+eval "$up3"; ok $? "primary and two replicas up" || diag "$(backends)"
 
-# the table, on the primary, replayed everywhere before replay is paused
-lg_pg 0 -c "create table $TABLE (k text primary key); grant all on $TABLE to app" >/dev/null \
+lg_pg 0 -c "create table $TABLE (k text primary key, v bigint not null default 0); grant all on $TABLE to app" >/dev/null \
     || bail "could not create $TABLE on the primary"
 lg_on_exit 'lg_pg 0 -c "drop table if exists $TABLE" >/dev/null 2>&1'
-
-# One copy at a time of the tests that pause replay on the shared replicas.
-exec 8>"$LG_ROOT/090_cluster.replay.lock"
-flock -w 180 8 || diag "timeout waiting for $LG_ROOT/090_cluster.replay.lock; going on"
 "$LG_PGCLUSTER" wait-catchup "$LG_CLUSTER_DIR" 30 >/dev/null 2>&1 || diag "wait-catchup of the shared cluster failed"
-# always resume both replicas on exit (we hold the lock: any pause is ours)
-lg_on_exit '"$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 1 >/dev/null 2>&1; "$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 2 >/dev/null 2>&1'
 
-out=$("$LG_PGCLUSTER" pause-replay "$LG_CLUSTER_DIR" 1 2>&1); rc=$?
-is "$rc" 0 "replay paused on replica 1 for the whole run" || diag "$out"
-
-# replica 2: paused ~100 ms out of every ~400 ms while the checks run
-flicker() {
-    while :; do
-        "$LG_PGCLUSTER" pause-replay "$LG_CLUSTER_DIR" 2 >/dev/null 2>&1
-        sleep 0.1
-        "$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 2 >/dev/null 2>&1
-        sleep 0.3
-    done
+# expect_clean NAME MIN_PAIRS: no error, enough pairs, no stale read
+expect_clean() {
+    is "$R_rc" 0 "$1: rywcheck exits 0 (no error, no stale read)"
+    cmp_ok "${R_pairs:-0}" -ge "$2" "$1: at least $2 write->read pairs (${R_pairs:-none})"
+    is "${R_stale:-x}" 0 "$1: no stale read (${R_stale:-none} of ${R_reads:-none})"
 }
-flicker </dev/null >/dev/null 2>&1 &
-flicker_pid=$!
-# (runs before the resume above: cleanups run last-registered first)
-lg_on_exit 'kill $flicker_pid 2>/dev/null; wait $flicker_pid 2>/dev/null'
 
-# run_check DB NAME [rywcheck args]: sets R_* from the summary line
-run_check() {
-    local db=$1 name=$2; shift 2
-    local conn="host=127.0.0.1 port=$LG_PORT dbname=$db user=app password=app_pass connect_timeout=10"
-    timeout $((SECS + 60)) "$RYWCHECK" -d "$conn" -t "$TABLE" -c 8 -T "$SECS" -r 3 -w 150 "$@" \
-        > "$LG_DIR/$name.out" 2> "$LG_DIR/$name.err"
-    R_rc=$?
-    R_line=$(tail -n 1 "$LG_DIR/$name.out")
-    R_reads=$(sed -n 's/.*\breads=\([0-9]*\).*/\1/p' <<<"$R_line")
-    R_stale=$(sed -n 's/.*\bstale=\([0-9]*\).*/\1/p' <<<"$R_line")
-    R_replica=$(sed -n 's/.*\breplica_reads=\([0-9]*\).*/\1/p' <<<"$R_line")
-    R_stale_primary=$(sed -n 's/.*\bstale_on_primary=\([0-9]*\).*/\1/p' <<<"$R_line")
-    diag "$name: $R_line (exit $R_rc)"
-    [[ -s "$LG_DIR/$name.err" ]] && diag_file "$LG_DIR/$name.err" 10
-    return 0
-}
-share() { (( ${1:-0} > 0 )) && echo "$(( 100 * ${2:-0} / $1 ))%" || echo "n/a"; }
+# ---- lsn_ryw: 20,000 pairs from 20 connections ----
+lg_rywcheck ryw lsn_ryw -c 20 -n "$ITER"
+expect_clean "lsn_ryw, 20 connections" $((20 * ITER))
+cmp_ok "${R_replica_reads:-0}" -gt 0 "lsn_ryw: replicas served reads (share ${R_replica_share:-?}%, measured by the servers)"
+diag "lsn_ryw: pairs ${R_pairs:-?} stale ${R_stale:-?} replica share ${R_replica_share:-?}% p50 ${R_p50_ms:-?} ms p99 ${R_p99_ms:-?} ms"
 
-# ---- roundrobin: the checker must catch stale reads ----
-run_check rr roundrobin
-is "$R_rc" 0 "roundrobin: rywcheck ran without errors"
-cmp_ok "${R_reads:-0}" -gt 100 "roundrobin: reads were made (${R_reads:-none})"
-cmp_ok "${R_stale:-0}" -gt 0 "roundrobin: the checker finds stale reads (${R_stale:-none} of ${R_reads:-none}): it can fail"
-is "${R_stale_primary:-x}" 0 "roundrobin: no stale read on the primary"
-diag "roundrobin: stale ${R_stale:-?}/${R_reads:-?} = $(share "$R_reads" "$R_stale"), replica share $(share "$R_reads" "$R_replica")"
+# SHOW ROUTING: the reads of writing sessions, the waits (appended columns)
+sr=$(lg_admin_hdr "SHOW ROUTING")
+sum_col() { awk -F'|' -v db="$1" -v col="$2" -v role="$3" '
+    NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+    $h["database"] == db && (role == "" || $h["role"] == role) { s += $h[col] } END { print s + 0 }' <<<"$sr"; }
+cmp_ok "$(sum_col ryw ryw_reads replica)" -eq "${R_replica_reads:-x}" \
+    "SHOW ROUTING: ryw_reads on the replicas = the reads the servers say ran there"
+cmp_ok "$(( $(sum_col ryw ryw_reads) ))" -ge "${R_reads:-x}" "SHOW ROUTING: every checked read counted as a read of a writing session"
+cmp_ok "$(sum_col ryw waited)" -gt 0 "SHOW ROUTING: reads were parked to wait for a replica ($(sum_col ryw waited) waited, $(sum_col ryw wait_timeouts) timed out)"
+diag "$(awk -F'|' 'NR == 1 || $1 == "ryw"' <<<"$sr")"
+m=$(curl -s "http://127.0.0.1:$MPORT/metrics" 2>/dev/null || true)
+like "$m" 'lagoon_routing_ryw_reads_total\{database="ryw",backend="[^"]*",outcome="replica"\} [1-9]' \
+    "metrics: lagoon_routing_ryw_reads_total counts reads on replicas"
+like "$m" 'lagoon_routing_waits_total\{database="ryw",backend="[^"]*",outcome="served"\} [1-9]' \
+    "metrics: lagoon_routing_waits_total counts waits"
 
-# ---- lsn_ryw: never stale, replicas still used ----
-S0=$(backends)
-r1_before=$(be "$S0" ryw $P1 xact_routed)
-run_check ryw lsn_ryw
-is "$R_rc" 0 "lsn_ryw: rywcheck ran without errors"
-cmp_ok "${R_reads:-0}" -gt 100 "lsn_ryw: reads were made (${R_reads:-none})"
-is "${R_stale:-x}" 0 "lsn_ryw: no stale read (${R_stale:-none} of ${R_reads:-none})"
-cmp_ok "${R_replica:-0}" -gt 0 "lsn_ryw: replicas served reads (${R_replica:-none})"
-cmp_ok "$(( 10 * ${R_replica:-0} ))" -ge "${R_reads:-1}" \
-    "lsn_ryw: at least 10% of the reads on replicas ($(share "$R_reads" "$R_replica"))"
-diag "lsn_ryw: replica share $(share "$R_reads" "$R_replica") (${R_replica:-?}/${R_reads:-?} reads)"
-S1=$(backends)
-is "$(( $(be "$S1" ryw $P1 xact_routed) - r1_before ))" 0 \
-    "lsn_ryw: no transaction ran on replica 1, which never replayed the writes"
+lg_rywcheck ryw lsn_ryw_ext -c 10 -n 200 -e
+expect_clean "lsn_ryw, extended protocol" 2000
 
-run_check ryw lsn_ryw_ext -e
-is "$R_rc" 0 "lsn_ryw, extended protocol: rywcheck ran without errors"
-cmp_ok "${R_reads:-0}" -gt 100 "lsn_ryw, extended protocol: reads were made (${R_reads:-none})"
-is "${R_stale:-x}" 0 "lsn_ryw, extended protocol: no stale read (${R_stale:-none} of ${R_reads:-none})"
-diag "lsn_ryw, extended protocol: replica share $(share "$R_reads" "$R_replica")"
+# each connection its own application_name: lagoon SETs it on the server
+# before most transactions, and the commit LSN must still be read after the
+# client's transaction, not after that SET (it was, once: 5% stale)
+lg_rywcheck ryw lsn_ryw_set -c 10 -n 200 -A
+expect_clean "lsn_ryw, a SET before each transaction" 2000
 
-# reads every 10 ms after each write: many cross the moment a probe first
-# shows a replica past the write
-run_check ryw lsn_ryw_tight -r 10 -w 10
-is "$R_rc" 0 "lsn_ryw, a read every 10 ms: rywcheck ran without errors"
-is "${R_stale:-x}" 0 "lsn_ryw, a read every 10 ms: no stale read (${R_stale:-none} of ${R_reads:-none})"
-cmp_ok "${R_replica:-0}" -gt 0 "lsn_ryw, a read every 10 ms: replicas served reads ($(share "$R_reads" "$R_replica"))"
+lg_rywcheck ryw lsn_ryw_async -c 10 -n 100 -s
+expect_clean "lsn_ryw, synchronous_commit = off" 1000
+diag "lsn_ryw, synchronous_commit = off: replica share ${R_replica_share:-?}% p50 ${R_p50_ms:-?} ms"
 
-diag "$(backends | awk -F'|' 'NR == 1 || $1 == "rr" || $1 == "ryw"')"
+lg_rywcheck ryw0 lsn_ryw_nowait -c 10 -n 200 -R 2
+expect_clean "lsn_ryw without waiting (max_wait_ms 0)" 2000
+cmp_ok "${R_ro_replica:-0}" -gt 0 "lsn_ryw without waiting: sessions that never wrote read from replicas (${R_ro_replica:-0}/${R_ro_reads:-0})"
 
-kill "$flicker_pid" 2>/dev/null; wait "$flicker_pid" 2>/dev/null
-"$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 2 >/dev/null 2>&1
-out=$("$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 1 2>&1); rc=$?
-is "$rc" 0 "replay resumed on replica 1" || diag "$out"
-"$LG_PGCLUSTER" wait-catchup "$LG_CLUSTER_DIR" 30 >/dev/null 2>&1; ok $? "both replicas catch up after the run"
-flock -u 8; exec 8>&-
+# ---- shared scope: write on one connection, read on another ----
+lg_rywcheck rywkey shared_hint -c 10 -n 200 -k
+expect_clean "ryw_scope=key, key in a hint comment, read on another connection" 2000
+cmp_ok "${R_replica_reads:-0}" -gt 0 "ryw_scope=key: replicas served reads (${R_replica_share:-?}%)"
+lg_rywcheck rywkey shared_param -c 10 -n 200 -K
+expect_clean "ryw_scope=key, key in the startup parameter lagoon.ryw_key" 2000
+lg_rywcheck rywuser shared_user -c 10 -n 200 -k
+expect_clean "ryw_scope=user, read on another connection of the same user" 2000
+out=$(PGPASSWORD=app_pass PGOPTIONS='-c lagoon.ryw_key=bad/key' "$PSQL" -X -At -h 127.0.0.1 -p "$LG_PORT" -U app -d rywkey -c "select 1" 2>&1)
+like "$out" 'FATAL: .*invalid (value for parameter "lagoon.ryw_key"|lagoon.ryw_key)' \
+    "a malformed lagoon.ryw_key is refused with a clear error"
+
+# ---- roundrobin, same setup, for comparison ----
+lg_rywcheck rr roundrobin -c 20 -n 200
+diag "roundrobin: pairs ${R_pairs:-?} stale ${R_stale:-?} replica share ${R_replica_share:-?}% p50 ${R_p50_ms:-?} ms p99 ${R_p99_ms:-?} ms"
+lg_rywcheck rr roundrobin_shared -c 10 -n 100 -k
+diag "roundrobin, shared key: stale ${R_stale:-?} of ${R_reads:-?}"
 
 lg_alive; ok $? "the pooler is still running"
 done_testing

@@ -488,6 +488,44 @@ lg_pgbench() {
         "$PGBENCH" -h 127.0.0.1 -p "$LG_PORT" -U app "$@"
 }
 
+# ---------------------------------------------------- read-your-writes ----
+# lg_ryw_setup: bail unless tests/tools/rywcheck and the roundrobin and
+# lsn_ryw plugins are built; link the plugins into $LG_DIR/plugins (use it
+# as plugin_dir).  Sets RYWCHECK.
+lg_ryw_setup() {
+    local p
+    RYWCHECK=$LG_BUILD_DIR/tests/tools/rywcheck
+    [[ -x "$RYWCHECK" ]] || bail "rywcheck not built: make tests/tools/rywcheck (make check builds it)"
+    lg_tmpdir
+    mkdir -p "$LG_DIR/plugins"
+    for p in roundrobin lsn_ryw; do
+        [[ -f "$LG_BUILD_DIR/plugins/$p/.libs/$p.so" ]] || bail "plugin $p not built ($LG_BUILD_DIR/plugins/$p/.libs/$p.so)"
+        ln -sf "$LG_BUILD_DIR/plugins/$p/.libs/$p.so" "$LG_DIR/plugins/$p.so"
+    done
+}
+# lg_rywcheck DB NAME [rywcheck args]: run the checker through the pooler
+# as app on table $TABLE; sets R_rc and R_<field> for each field of its
+# summary line (R_pairs, R_stale, R_replica_share, R_p50_ms, ..., R_ports)
+lg_rywcheck() {
+    local db=$1 name=$2 f; shift 2
+    timeout 120 "$RYWCHECK" -d "host=127.0.0.1 port=$LG_PORT dbname=$db user=app password=app_pass connect_timeout=10" \
+        -t "$TABLE" "$@" > "$LG_DIR/$name.out" 2> "$LG_DIR/$name.err"
+    R_rc=$?
+    R_line=$(tail -n 1 "$LG_DIR/$name.out")
+    for f in pairs reads stale replica_reads replica_share p50_ms p99_ms errors ro_replica ro_reads; do
+        printf -v "R_$f" '%s' "$(sed -n "s/.*\b$f=\([0-9.]*\).*/\1/p" <<<"$R_line")"
+    done
+    R_ports=$(sed -n 's/.* ports=\([^ ]*\).*/\1/p' <<<"$R_line")
+    diag "$name: $R_line (exit $R_rc)"
+    [[ -s "$LG_DIR/$name.err" ]] && diag_file "$LG_DIR/$name.err" 10
+    return 0
+}
+# lg_ryw_on PORT: how many of the last lg_rywcheck's checked reads the
+# servers say ran on PORT
+lg_ryw_on() {
+    local n; n=$(tr ',' '\n' <<<"$R_ports" | awk -F: -v p="$1" '$1 == p { print $2 }'); echo "${n:-0}"
+}
+
 # lg_wait_for CMD [TIMEOUT_S]: until CMD succeeds (polled every 0.1 s)
 lg_wait_for() {
     local deadline=$((SECONDS + ${2:-10}))

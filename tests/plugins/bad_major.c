@@ -1,6 +1,6 @@
 /*
  * bad_major.c - broken test plugin: built for ABI major + 1.
- * The loader must refuse it with "ABI 2.0, core speaks 1.0".
+ * The loader must refuse it with "ABI 2.0, core speaks 1.1".
  */
 #include "pooler_plugin.h"
 

@@ -1,13 +1,13 @@
 /*
- * newer_minor.c - test plugin built as if against a future ABI 1.1 header:
+ * newer_minor.c - test plugin built as if against a future ABI 1.2 header:
  * its descriptor is larger (one appended callback) and says minor + 1.
  * The core must accept it, ignore the part it does not know, and use it.
  */
 #include "pooler_plugin.h"
 
 typedef struct future_descriptor {
-	pooler_plugin base;                 /* ABI 1.0 part, unchanged */
-	void        (*reload)(void *state); /* "appended in 1.1" */
+	pooler_plugin base;                 /* ABI 1.1 part, unchanged */
+	void        (*reload)(void *state); /* "appended in 1.2" */
 } future_descriptor;
 
 static int t_init(const pooler_host *h, void **state, char *err, size_t errlen)

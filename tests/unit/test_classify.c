@@ -693,6 +693,35 @@ static void test_null_input(void)
 	is_str("write", classify_kind_name(CLS_WRITE), "kind name write");
 }
 
+/* lagoon:ryw_key=VALUE hints: the value points into the text */
+static void test_ryw_key(void)
+{
+	static const struct { const char *sql, *key; } cases[] = {
+		{ "SELECT 1 /* lagoon:ryw_key=cart-42 */", "cart-42" },
+		{ "/* LAGOON:RYW_KEY=u@x.y:1 */ INSERT INTO t VALUES (1)", "u@x.y:1" },
+		{ "BEGIN -- lagoon:ryw_key=a_b\nSELECT 1", "a_b" },
+		{ "SELECT 1 /* lagoon:ryw_key=first */ /* lagoon:ryw_key=second */", "first" },
+		{ "SELECT 'lagoon:ryw_key=in-a-string'", NULL },
+		{ "SELECT 1 /* lagoon:ryw_key= */", NULL },
+		{ "SELECT 1 /* lagoon:ryw_key=bad/key */", NULL },
+		{ "SELECT 1 /* xlagoon:ryw_key=k */", NULL },
+		{ "SELECT 1 /* lagoon:ryw_key=0123456789012345678901234567890123456789012345678901234567890123 */", NULL },
+	};
+	ClassifyResult r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		classify_sql(cases[i].sql, strlen(cases[i].sql), &r);
+		if (!cases[i].key)
+			ok(r.ryw_key == NULL, "no ryw_key in: %s", cases[i].sql);
+		else
+			ok(r.ryw_key && r.ryw_key_len == strlen(cases[i].key) &&
+			   memcmp(r.ryw_key, cases[i].key, r.ryw_key_len) == 0,
+			   "ryw_key %s in: %s", cases[i].key, cases[i].sql);
+	}
+	classify_sql("SELECT 1 /* lagoon:ryw_key=k1 */", 32, &r);
+	ok(r.kind == CLS_READ, "a ryw_key hint does not change the classification");
+}
+
 /* ---- throughput (diagnostic only) ---------------------------------------- */
 
 static double now_ns(void)
@@ -753,6 +782,7 @@ int main(void)
 	test_fuzz();
 	test_long_inputs();
 	test_null_input();
+	test_ryw_key();
 	bench();
 	return exit_status();
 }

@@ -404,8 +404,24 @@ static void test_lsn_ryw(void)
 
 	/* without bounds, a never-written session still needs a known lag */
 	inst = load("plugins/lsn_ryw", "lsn_ryw", "max_wait_ms=50");
-	ok(inst != NULL, "max_wait_ms accepted (and ignored)");
+	ok(inst != NULL, "max_wait_ms accepted");
 	if (inst) {
+		reset_backends();
+		sess.last_commit_lsn = 0x2000;   /* both replicas at 0/1000: behind */
+		router_route(inst, &ro_txn, &sess, cands, 3, &res);
+		ok(res.reason == ROUTER_R_WAIT && res.index == -1 && res.wait_ms == 50,
+		   "max_wait_ms=50, no replica past the LSN: POOLER_WAIT with a 50 ms budget (%s, %u)",
+		   router_reason_name(res.reason), res.wait_ms);
+		cands[2].replay_lsn = 0x2000;
+		router_route(inst, &ro_txn, &sess, cands, 3, &res);
+		ok(res.reason == ROUTER_R_ROUTED && res.index == 2,
+		   "... asked again after replica 2 replayed it: replica 2 (%s)", router_reason_name(res.reason));
+		cands[2].replay_lsn = 0x1000;
+		cands[1].health = cands[2].health = POOLER_HEALTH_DOWN;
+		router_route(inst, &ro_txn, &sess, cands, 3, &res);
+		ok(res.reason == ROUTER_R_PRIMARY, "... no replica up to wait for: the primary at once (%s)",
+		   router_reason_name(res.reason));
+		sess.last_commit_lsn = 0;
 		reset_backends();
 		cands[1].lag_bytes = POOLER_LAG_BYTES_UNKNOWN;
 		route_n(inst, &ro_txn, 100, c);

@@ -109,8 +109,8 @@ static void test_refusals(void)
 	ok(names_file(m, "no_entry") && contains(m, "not a lagoon plugin (no pooler_plugin_entry symbol)"),
 	   "no entry symbol: not a lagoon plugin");
 	m = load_fails("bad_major", NULL);
-	ok(names_file(m, "bad_major") && contains(m, ": ABI 2.0, core speaks 1.0"),
-	   "major + 1: \"ABI 2.0, core speaks 1.0\"");
+	ok(names_file(m, "bad_major") && contains(m, ": ABI 2.0, core speaks 1.1"),
+	   "major + 1: \"ABI 2.0, core speaks 1.1\"");
 	m = load_fails("small_descriptor", NULL);
 	ok(names_file(m, "small_descriptor") && contains(m, "descriptor too small (24 bytes"),
 	   "an old 24-byte descriptor: descriptor too small");
@@ -297,13 +297,28 @@ static void test_newer_minor(void)
 	router_result res;
 	router_info info;
 
-	ok(inst != NULL, "a plugin built for ABI 1.1 (larger descriptor) loads on core 1.0");
+	ok(inst != NULL, "a plugin built for ABI 1.2 (larger descriptor) loads on core 1.1");
 	if (!inst)
 		return;
 	router_get_info(inst, &info);
-	ok(info.abi_major == 1 && info.abi_minor == 1, "... and reports ABI 1.1");
+	ok(info.abi_major == 1 && info.abi_minor == 2, "... and reports ABI 1.2");
 	router_route(inst, &ro_txn, &sess, cands, 3, &res);
 	is_int(ROUTER_R_PRIMARY, res.reason, "... and routes");
+	router_unload(inst);
+}
+
+static void test_old_wait(void)
+{
+	router_instance *inst = load_ok("old_wait", NULL);
+	router_result res;
+
+	ok(inst != NULL, "an ABI 1.0 plugin loads on core 1.1");
+	if (!inst)
+		return;
+	router_route(inst, &ro_txn, &sess, cands, 3, &res);
+	ok(res.reason == ROUTER_R_OVERRULED && res.index == -1,
+	   "... its verdict 3 (POOLER_WAIT only from 1.1) is overruled to the primary (%s: %s)",
+	   router_reason_name(res.reason), res.detail);
 	router_unload(inst);
 }
 
@@ -322,7 +337,7 @@ static void test_info(void)
 	is_str("0", info.version, "info: version");
 	ok(names_file(info.file, "all_replica") || contains(info.file, "/.libs/all_replica.so"), "info: file");
 	is_str("x=1", info.options, "info: options");
-	ok(info.abi_major == 1 && info.abi_minor == 0, "info: ABI 1.0");
+	ok(info.abi_major == 1 && info.abi_minor == 1, "info: ABI 1.1");
 	is_str("overruled", router_reason_name(ROUTER_R_OVERRULED), "reason names");
 	router_unload(inst);
 }
@@ -338,6 +353,7 @@ int main(void)
 	test_slow();
 	test_breaker();
 	test_newer_minor();
+	test_old_wait();
 	test_info();
 	return exit_status();
 }
