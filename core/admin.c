@@ -36,6 +36,7 @@
 #include "client.h"
 #include "objects.h"
 #include "log.h"
+#include "prepare.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -149,6 +150,7 @@ typedef struct AdminSock {
 	uint64_t id;
 	const SBuf *sb;                   /* the buffers, for SHOW SOCKETS */
 	bool bufs;                        /* add SHOW SOCKETS' buffer columns */
+	uint32_t prepared;                /* prepared_statements */
 } AdminSock;
 
 #define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -791,7 +793,7 @@ static void admin_sock_row(AdminCtx *ctx, const AdminSock *k)
 	admin_row_uint(&r, k->remote_pid);
 	admin_row_text(&r, "");
 	admin_row_text(&r, k->appname ? k->appname : "");
-	admin_row_int(&r, 0);
+	admin_row_uint(&r, k->prepared);
 	admin_row_uint(&r, k->id);
 	if (k->bufs) {
 		const SBuf *sb = k->sb;
@@ -845,6 +847,7 @@ static void admin_client_row(AdminCtx *ctx, const Client *c, bool bufs)
 	k.link = c->link;
 	k.appname = c->vars.val[VAR_APPLICATION_NAME];
 	k.id = c->id;
+	k.prepared = prep_client_count(c);
 	admin_sock_row(ctx, &k);
 }
 
@@ -906,6 +909,7 @@ static void admin_server_row(AdminCtx *ctx, const Server *s, bool bufs)
 	k.remote_pid = s->be_pid;
 	k.appname = s->vars.val[VAR_APPLICATION_NAME];
 	k.id = s->id;
+	k.prepared = prep_server_count(s);
 	admin_sock_row(ctx, &k);
 }
 
@@ -1382,7 +1386,7 @@ static bool admin_show_lists(AdminCtx *ctx)
 /* ---- SHOW STATS family ------------------------------------------------- */
 
 /* Eight numbers of a StatsTotals (totals or averages, stats.h) then the
- * three prepared-statement counters, which lagoon does not have (0). */
+ * three prepared-statement counters. */
 static void admin_row_stats(AdminRow *r, const StatsTotals *st)
 {
 	admin_row_uint(r, st->assign);
@@ -1393,8 +1397,9 @@ static void admin_row_stats(AdminRow *r, const StatsTotals *st)
 	admin_row_uint(r, st->xact_time);
 	admin_row_uint(r, st->query_time);
 	admin_row_uint(r, st->wait_time);
-	for (int i = 0; i < 3; i++)
-		admin_row_int(r, 0);
+	admin_row_uint(r, st->client_parse);
+	admin_row_uint(r, st->server_parse);
+	admin_row_uint(r, st->bind);
 }
 
 #define ADMIN_STAT_COLS(pfx, rcv, snt, ppfx) \

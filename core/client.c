@@ -22,6 +22,7 @@
 #include "routing.h"
 #include "authq.h"
 #include "hba.h"
+#include "prepare.h"
 #include "log.h"
 
 #include <pwd.h>
@@ -192,6 +193,7 @@ void client_close(Client *c, const char *fmt, ...)
 		clog_msg(LOG_LVL_LOG, c, "closing because: %s (age=%llds)", reason,
 		         (long long)((lg.now - c->connect_time) / 1000000));
 	client_unlink_server(c);
+	prep_client_free(c);
 	client_drop_retry(c);
 	if (c->admin)
 		admin_client_gone(c);
@@ -262,6 +264,11 @@ static void client_send_welcome(Client *c)
 	}
 	pkt_backend_key(&p, c->cancel_pid, c->cancel_key);
 	pkt_ready(&p, 'I');
+	if (!c->admin && !prep_client_start(c)) {
+		pkt_free(&p);
+		client_fatal(c, "53200", "out of memory");
+		return;
+	}
 	if (!client_send_pkt(c, &p)) {
 		pkt_free(&p);
 		return;
@@ -935,11 +942,31 @@ static SBufAction client_route(Client *c, const SBufMsg *msg)
 {
 	RouteDecision d;
 	bool whole = msg->type == 'Q' || msg->type == 'P';
+	const ClassifyResult *pcr = NULL;
+	const char *ptext = "";
+	uint32_t ptlen = 0;
+	bool need = false;
 
 	if (whole && !msg->complete && msg->len <= ROUTING_CLASSIFY_MAX)
 		return SBUF_NEED_BODY;
 	whole = whole && msg->complete;
-	routing_decide(c, msg->type, whole ? msg->data + 5 : NULL, whole ? msg->len - 5 : 0, &d);
+	/* a Bind / Describe of a named statement: its Parse's classification */
+	if (c->prep && (pcr = prep_classification(c, msg, &ptext, &ptlen, &need)) == NULL && need)
+		return SBUF_NEED_BODY;
+	memset(&d, 0, sizeof(d));
+	if (c->prep && msg->complete && (msg->type == 'P' || pcr) && prep_batch_writes(c, msg)) {
+		/* the implicit transaction up to Sync holds a write */
+		ClassifyResult w;
+		memset(&w, 0, sizeof(w));
+		w.kind = CLS_WRITE;
+		w.nstatements = 1;
+		w.reason = "a later statement of the batch may write";
+		routing_decide_classified(c, &w, "", 0, true, &d);
+	} else if (pcr) {
+		routing_decide_classified(c, pcr, ptext, ptlen, true, &d);
+	} else {
+		routing_decide(c, msg->type, whole ? msg->data + 5 : NULL, whole ? msg->len - 5 : 0, &d);
+	}
 	if (d.wait) {
 		routing_park(c);
 		return SBUF_PAUSE;
@@ -1014,6 +1041,30 @@ static SBufAction client_admin_msg(Client *c, const SBufMsg *msg)
 	return c->state == CL_JUSTFREE ? SBUF_STOP : SBUF_SKIP;
 }
 
+/* Forward msg of a linked client (named prepared statements translated),
+ * noting what the server will answer. */
+static SBufAction client_forward(Client *c, const SBufMsg *msg)
+{
+	PrepOutcome o = { SBUF_FORWARD, true, false };
+
+	if (c->prep) {
+		o = prep_client_msg(c, msg);
+		if (o.act == SBUF_NEED_BODY || o.act == SBUF_STOP)
+			return o.act;
+	}
+	if (o.rewritten)
+		client_drop_retry(c);   /* lagoon's rewrite cannot be replayed as is */
+	else if (c->retry_armed && c->retry_recording)
+		client_record_retry(c, msg);
+	else if (c->retry_armed && !c->retry_send)
+		client_drop_retry(c);   /* more after the batch: too late to replay */
+	if (o.to_server)
+		server_track_client_msg(c->link, msg->type);
+	if (msg->type == 'Q' || msg->type == 'E' || msg->type == 'F')
+		c->query_start = lg.now;
+	return o.act;
+}
+
 static SBufAction client_active_msg(Client *c, const SBufMsg *msg)
 {
 	if (msg->type == 'X') {
@@ -1023,10 +1074,13 @@ static SBufAction client_active_msg(Client *c, const SBufMsg *msg)
 	if (c->admin)
 		return client_admin_msg(c, msg);
 	if (!c->link) {
+		SBufAction a;
 		if (c->retry_send)
 			return SBUF_PAUSE;   /* a retried query must run first */
+		if (c->prep && prep_client_unlinked(c, msg, &a))
+			return a;            /* a Close or DEALLOCATE answered here */
 		if (!c->decided) {
-			SBufAction a = client_route(c, msg);
+			a = client_route(c, msg);
 			if (a != SBUF_FORWARD)
 				return a;
 		}
@@ -1046,14 +1100,7 @@ static SBufAction client_active_msg(Client *c, const SBufMsg *msg)
 		c->txn_write = true;
 	}
 	c->request_time = lg.now;
-	if (c->retry_armed && c->retry_recording)
-		client_record_retry(c, msg);
-	else if (c->retry_armed && !c->retry_send)
-		client_drop_retry(c);   /* more after the batch: too late to replay */
-	server_track_client_msg(c->link, msg->type);
-	if (msg->type == 'Q' || msg->type == 'E' || msg->type == 'F')
-		c->query_start = lg.now;
-	return SBUF_FORWARD;
+	return client_forward(c, msg);
 }
 
 static SBufAction client_proto(SBuf *sb, const SBufMsg *msg)

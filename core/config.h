@@ -156,6 +156,7 @@ typedef struct Config {
 	char *track_extra_parameters; /* "IntervalStyle" */
 	int max_packet_size;          /* 2147483647 */
 	int pkt_buf;                  /* 4096 */
+	int max_prepared_statements;  /* per server connection (200); 0 = no tracking */
 	int sbuf_loopcnt;             /* 5 */
 	bool log_connections;         /* 1 */
 	bool log_disconnections;      /* 1 */

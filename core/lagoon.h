@@ -226,6 +226,7 @@ struct Pool {
 	uint64_t stat_xact_time_us, stat_query_time_us, stat_wait_time_us;
 	uint64_t stat_assign_count;
 	StatsTotals stat_newer, stat_older; /* the last two stats_period snapshots */
+	uint64_t stat_client_parse, stat_server_parse, stat_bind; /* named statements (prepare.c) */
 };
 
 typedef enum AuthStep {
@@ -267,6 +268,7 @@ struct Client {
 	struct event *route_timer;    /* fires at route_wait_deadline (owned, lazily made) */
 	char ryw_key[64];             /* lagoon.ryw_key startup parameter ("" = none) */
 	char txn_key[72];             /* the current transaction's read-your-writes key ("" = none) */
+	struct PrepClient *prep;      /* its named prepared statements (prepare.c), NULL = not tracked */
 	uint64_t id;                  /* for KILL_CLIENT and logs */
 	uint32_t cancel_pid, cancel_key; /* our BackendKeyData for this client */
 	ListNode cancel_node;         /* lg.cancel_hash bucket chain */
@@ -357,6 +359,7 @@ struct Server {
 	bool authq_found;
 	bool authq_failed;
 	char *authq_secret;           /* malloc'd; NULL = none (or SQL NULL) */
+	struct PrepServer *prep;      /* statements prepared here and the reply queue (prepare.c) */
 	uint64_t stat_in_seen, stat_out_seen; /* sbuf byte counters already in pool stats */
 };
 

@@ -239,36 +239,29 @@ static const char *routing_text(uint8_t type, const uint8_t *body, uint32_t len,
 	return (const char *)p;
 }
 
-static void routing_classify_txn(uint8_t type, const uint8_t *body, uint32_t len,
-                                 pooler_txn *t, char *kw, RouteDecision *out, ClassifyResult *cr_out)
+/* Fill the plugin's view of the transaction from a classification
+ * (cr NULL: nothing classifiable, the transaction is not read-only). */
+static void routing_fill_txn(const ClassifyResult *cr, const char *text, uint32_t tlen, bool extended,
+                             pooler_txn *t, char *kw, RouteDecision *out)
 {
-	ClassifyResult cr;
-	uint32_t tlen = 0;
-	const char *text = (type == 'Q' || type == 'P') && body ? routing_text(type, body, len, &tlen) : NULL;
-
-	if (!text) {
-		snprintf(out->detail, sizeof(out->detail), "%s", type == 'Q' || type == 'P' ?
-		         "statement too long to classify" : "not a Query or Parse");
+	if (!cr)
 		return;
-	}
-	classify_sql(text, tlen, &cr);
-	*cr_out = cr;
-	out->read_only = cr.kind == CLS_READ && cr.nstatements > 0 && !(cr.flags & CLS_F_HINT_PRIMARY) &&
-		!(cr.flags & CLS_F_TXN_END);
-	out->explicit_block = (cr.flags & CLS_F_TXN_BEGIN) != 0;
-	for (size_t i = 0; cr.keyword[i] && i < CLASSIFY_KEYWORD_MAX - 1; i++)
-		kw[i] = (char)(cr.keyword[i] - 'a' + 'A');
+	out->read_only = cr->kind == CLS_READ && cr->nstatements > 0 && !(cr->flags & CLS_F_HINT_PRIMARY) &&
+		!(cr->flags & CLS_F_TXN_END);
+	out->explicit_block = (cr->flags & CLS_F_TXN_BEGIN) != 0;
+	for (size_t i = 0; cr->keyword[i] && i < CLASSIFY_KEYWORD_MAX - 1; i++)
+		kw[i] = (char)(cr->keyword[i] - 'a' + 'A');
 	t->keyword = kw;
 	t->keyword_len = (uint32_t)strlen(kw);
 	t->text = text;
 	t->text_len = tlen;
 	t->flags = (out->read_only ? POOLER_TXN_READ_ONLY : 0) |
 		(out->explicit_block ? POOLER_TXN_EXPLICIT : 0) |
-		(type == 'P' ? POOLER_TXN_EXTENDED : 0) | (cr.nstatements > 1 ? POOLER_TXN_MULTI : 0);
-	t->hints = (cr.flags & CLS_F_HINT_PRIMARY ? POOLER_HINT_PRIMARY : 0) |
-		(cr.flags & CLS_F_HINT_REPLICA ? POOLER_HINT_REPLICA : 0);
+		(extended ? POOLER_TXN_EXTENDED : 0) | (cr->nstatements > 1 ? POOLER_TXN_MULTI : 0);
+	t->hints = (cr->flags & CLS_F_HINT_PRIMARY ? POOLER_HINT_PRIMARY : 0) |
+		(cr->flags & CLS_F_HINT_REPLICA ? POOLER_HINT_REPLICA : 0);
 	if (!out->read_only)
-		snprintf(out->detail, sizeof(out->detail), "%s", cr.reason);
+		snprintf(out->detail, sizeof(out->detail), "%s", cr->reason);
 }
 
 /* Make sure c's plugin slot belongs to the database's current instance. */
@@ -333,34 +326,35 @@ static void routing_count(Client *c, const RouteDecision *out, const pooler_sess
 		st->ryw_behind++;
 }
 
-void routing_decide(Client *c, uint8_t type, const uint8_t *body, uint32_t len, RouteDecision *out)
+void routing_decide_classified(Client *c, const ClassifyResult *cr, const char *text, uint32_t tlen,
+                               bool extended, RouteDecision *out)
 {
 	Database *db = c->pool->db;
 	pooler_backend cand[CF_MAX_BACKENDS];
 	char kw[CLASSIFY_KEYWORD_MAX] = "";
-	ClassifyResult cr;
+	ClassifyResult none;
 	pooler_txn txn;
 	pooler_session sess;
 	router_result res;
 	bool timed_out = false, soon;
 	int n, idx = -1;
 
-	memset(out, 0, sizeof(*out));
 	if (!c->route_wait_start)
 		c->txn_count++;
 	c->txn_key[0] = '\0';
 	/* in session mode the first transaction's server serves the whole
 	 * session, writes included: everything stays on the primary */
 	if (db->nbackends <= 1 || !db->router || pool_mode_of(c->pool) == POOL_MODE_SESSION) {
+		out->read_only = false;
 		out->reason = db->router ? ROUTER_R_WRITE : ROUTER_R_OFF;
 		c->route_wait_start = 0;
 		return;
 	}
 	routing_sync_instance(c);
 	router_txn_init(&txn);
-	memset(&cr, 0, sizeof(cr));
-	routing_classify_txn(type, body, len, &txn, kw, out, &cr);
-	routing_txn_key(c, &cr);
+	memset(&none, 0, sizeof(none));
+	routing_fill_txn(cr, text, tlen, extended, &txn, kw, out);
+	routing_txn_key(c, cr ? cr : &none);
 	soon = routing_session_view(c, &sess);
 	n = routing_candidates(c, cand);
 	if (c->route_wait_start) {
@@ -397,6 +391,28 @@ void routing_decide(Client *c, uint8_t type, const uint8_t *body, uint32_t len, 
 		out->backend = db->backends[cand[idx].id];
 	routing_count(c, out, &sess, timed_out);
 	c->route_wait_start = 0;
+}
+
+void routing_decide(Client *c, uint8_t type, const uint8_t *body, uint32_t len, RouteDecision *out)
+{
+	ClassifyResult cr;
+	uint32_t tlen = 0;
+	const char *text = (type == 'Q' || type == 'P') && body ? routing_text(type, body, len, &tlen) : NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (!text) {
+		snprintf(out->detail, sizeof(out->detail), "%s", type == 'Q' || type == 'P' ?
+		         "statement too long to classify" : "not a Query or Parse");
+		routing_decide_classified(c, NULL, NULL, 0, false, out);
+		return;
+	}
+	/* only when routing is on: the lexer costs nothing otherwise */
+	if (c->pool->db->nbackends > 1 && c->pool->db->router &&
+	    pool_mode_of(c->pool) != POOL_MODE_SESSION)
+		classify_sql(text, tlen, &cr);
+	else
+		memset(&cr, 0, sizeof(cr));
+	routing_decide_classified(c, &cr, text, tlen, type == 'P', out);
 }
 
 void routing_txn_end(Client *c, Backend *be, const char *sqlstate)

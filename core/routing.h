@@ -11,6 +11,7 @@
 
 #include "lagoon.h"
 #include "router.h"
+#include "classify.h"
 
 /* Longest first message the core reads whole to classify it; a longer
  * Query or Parse runs on the primary. */
@@ -43,6 +44,11 @@ bool routing_configure(Database *db, const Config *cfg, char *err, size_t errlen
 /* Decide where the transaction that starts with message (type, body) runs.
  * body/len: the message body (after the 5-byte header), complete. */
 void routing_decide(Client *c, uint8_t type, const uint8_t *body, uint32_t len, RouteDecision *out);
+/* The same from a classification made earlier (a prepared statement's,
+ * stored at Parse time); cr NULL = not classifiable (the primary).  out
+ * must be zeroed by the caller (its detail may be preset). */
+void routing_decide_classified(Client *c, const ClassifyResult *cr, const char *text, uint32_t tlen,
+                               bool extended, RouteDecision *out);
 
 /* Tell the plugin the transaction of c ended on be (sqlstate "" = ok). */
 void routing_txn_end(Client *c, Backend *be, const char *sqlstate);

@@ -430,6 +430,23 @@ static bool sb_make_room(SBuf *sb, uint32_t len)
 	return true;
 }
 
+bool sbuf_rewrite(SBuf *sb, const SBufMsg *msg, uint32_t cut, const void *data, uint32_t len)
+{
+	if (!sb->in_callback || sb->rewritten || cut > msg->avail || msg->data != sb->buf + sb->parse)
+		return false;
+	if (len > cut && sb->recv + (len - cut) > sb->cap &&
+	    !sb_make_room(sb, sb->recv - sb->parse + (len - cut)))
+		return false;
+	/*   [parse | cut old head | rest ... recv)  ->  [parse | data | rest ... recv') */
+	memmove(sb->buf + sb->parse + len, sb->buf + sb->parse + cut, sb->recv - sb->parse - cut);
+	memcpy(sb->buf + sb->parse, data, len);
+	sb->recv = sb->recv - cut + len;
+	sb->parse += len;
+	sb->rw_cut = cut;
+	sb->rewritten = true;
+	return true;
+}
+
 /* Walk complete headers and apply the owner's decisions.  false if the
  * SBuf was closed. */
 static bool sb_parse(SBuf *sb)
@@ -474,6 +491,17 @@ static bool sb_parse(SBuf *sb)
 		if (sb->closed)
 			return false;
 		sb->in_callback = false;
+		if (sb->rewritten) {
+			/* the message (its head cut) now starts at the new parse */
+			sb->rewritten = false;
+			total -= sb->rw_cut;
+			avail = msg.avail - sb->rw_cut;
+			msg.avail = avail;
+			if (act != SBUF_FORWARD && act != SBUF_SKIP) {
+				sb->event(sb, SBUF_EV_EOF);
+				return false;
+			}
+		}
 		if (msg.bad && act != SBUF_STOP) {
 			sb->event(sb, SBUF_EV_EOF);
 			return false;

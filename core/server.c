@@ -24,6 +24,7 @@
 #include "routing.h"
 #include "authq.h"
 #include "dns.h"
+#include "prepare.h"
 #include "wire.h"
 
 #include <netdb.h>
@@ -244,6 +245,7 @@ void server_close(Server *s, const char *fmt, ...)
 		s->lsn_fetch = false;
 	}
 	sbuf_close(&s->sbuf);
+	prep_server_free(s);
 	p->db->server_count--;
 	p->user->server_count--;
 	s->backend->server_count--;
@@ -257,7 +259,7 @@ static void server_send_startup(Server *s);
 bool server_is_clean(const Server *s)
 {
 	return s->tx_status == 'I' && s->pending_rfq == s->swallow_rfq && !s->unsynced &&
-		!s->in_copy_in && !s->in_copy_out;
+		!s->in_copy_in && !s->in_copy_out && prep_server_idle(s);
 }
 
 static void server_event(SBuf *sb, SBufEvent ev)
@@ -284,6 +286,8 @@ static void server_event(SBuf *sb, SBufEvent ev)
 		server_close(s, "sending to the server failed");
 		break;
 	case SBUF_EV_FLUSH:
+		if (s->state == SV_ACTIVE && s->link)
+			prep_server_flush(s);   /* lagoon's own replies, in order */
 		if (s->state != SV_ACTIVE || !s->link || !server_is_clean(s) || s->swallow_rfq > 0)
 			break;
 		/* only once the client's own transaction is over: lagoon's SET
@@ -487,6 +491,7 @@ static void server_send_query(Server *s, const char *sql)
 
 	pkt_init(&p, stack, sizeof(stack));
 	pkt_query(&p, sql);
+	prep_server_reset_query(s, sql);
 	s->swallow_rfq++;
 	s->pending_rfq++;
 	(void)server_send_pkt(s, &p);
@@ -571,6 +576,7 @@ static void server_track_saved(Server *s, const uint8_t *buf, uint32_t len)
 
 	while (pos + 5 <= len) {
 		uint32_t mlen = wire_be32(buf + pos + 1);
+		prep_track_plain(s, buf[pos]);
 		server_track_client_msg(s, buf[pos]);
 		pos += 1 + mlen;
 	}
@@ -636,6 +642,7 @@ void server_release(Server *s)
 	Pool *p = s->pool;
 
 	server_account_bytes(s);
+	prep_server_unlink(s);
 	if (c) {
 		routing_txn_end(c, s->backend, NULL);
 		client_drop_retry(c);
@@ -670,6 +677,7 @@ void server_detach(Server *s)
 {
 	Client *c = s->link;
 
+	prep_server_unlink(s);
 	if (c) {
 		c->link = NULL;
 		sbuf_set_dst(&c->sbuf, NULL);
@@ -946,10 +954,17 @@ static bool server_retry_watch(Server *s, const SBufMsg *msg, SBufAction *act)
 	return false;
 }
 
-static SBufAction server_active_msg(Server *s, const SBufMsg *msg)
+static SBufAction server_active_msg(Server *s, const SBufMsg *msg_in)
 {
+	SBufMsg m = *msg_in, *msg = &m;
+
 	if (s->swallow_rfq > 0)
 		return server_swallow(s, msg);
+	if (s->prep && s->link && s->link->prep) {
+		SBufAction a;
+		if (prep_server_msg(s, msg, &a))
+			return a;
+	}
 	if (s->link && s->link->retry_armed) {
 		SBufAction a;
 		if (server_retry_watch(s, msg, &a))

@@ -88,6 +88,9 @@ void stats_pool_totals(const Pool *p, StatsTotals *out)
 	out->xact_time = p->stat_xact_time_us;
 	out->query_time = p->stat_query_time_us;
 	out->wait_time = p->stat_wait_time_us;
+	out->client_parse = p->stat_client_parse;
+	out->server_parse = p->stat_server_parse;
+	out->bind = p->stat_bind;
 }
 
 static void stats_add(StatsTotals *a, const StatsTotals *b)
@@ -100,6 +103,9 @@ static void stats_add(StatsTotals *a, const StatsTotals *b)
 	a->xact_time += b->xact_time;
 	a->query_time += b->query_time;
 	a->wait_time += b->wait_time;
+	a->client_parse += b->client_parse;
+	a->server_parse += b->server_parse;
+	a->bind += b->bind;
 }
 
 static uint64_t stats_delta(uint64_t cur, uint64_t old)
@@ -137,6 +143,9 @@ static void stats_average(const StatsTotals *cur, const StatsTotals *old, usec_t
 	avg->xact_time = stats_per(cur->xact_time, old->xact_time, cur->xact, old->xact);
 	avg->query_time = stats_per(cur->query_time, old->query_time, cur->query, old->query);
 	avg->wait_time = stats_per(cur->wait_time, old->wait_time, cur->assign, old->assign);
+	avg->client_parse = stats_rate(cur->client_parse, old->client_parse, dur);
+	avg->server_parse = stats_rate(cur->server_parse, old->server_parse, dur);
+	avg->bind = stats_rate(cur->bind, old->bind, dur);
 }
 
 void stats_of_db(const Database *db, StatsTotals *total, StatsTotals *avg)

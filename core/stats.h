@@ -32,6 +32,9 @@ typedef struct StatsTotals {
 	uint64_t xact_time;           /* time in transactions */
 	uint64_t query_time;          /* time in queries */
 	uint64_t wait_time;           /* time clients waited for a server */
+	uint64_t client_parse;        /* named Parse messages from clients (prepare.c) */
+	uint64_t server_parse;        /* Parse messages sent to servers, re-prepares included */
+	uint64_t bind;                /* Binds of named statements */
 } StatsTotals;
 
 typedef enum StatsHistKind {

@@ -147,11 +147,12 @@ static void test_full_settings(const Config *cfg)
 	ok(!cfg->log_connections && !cfg->log_disconnections && !cfg->log_pooler_errors,
 	   "off/no/false");
 	ok(cfg->so_reuseport && cfg->tcp_keepalive, "yes/On");
+	is_int(100, cfg->max_prepared_statements, "max_prepared_statements");
 	ok(config_list_contains(cfg->admin_users, "root"), "admin_users contains root");
 	ok(!config_list_contains(cfg->admin_users, "roo"), "no prefix match in lists");
 	ok(config_list_contains(cfg->ignore_startup_parameters, "search_path"),
 	   "ignore_startup_parameters list");
-	is_str("job_name, max_prepared_statements, tcp_user_timeout, server_tls_sslmode, "
+	is_str("job_name, tcp_user_timeout, server_tls_sslmode, "
 	       "[databases] load_balance_hosts, [users] max_user_client_connections, [peers]",
 	       cfg->unimplemented, "unimplemented keys, deduplicated, in order");
 }
