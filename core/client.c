@@ -954,13 +954,13 @@ static SBufAction client_route(Client *c, const SBufMsg *msg)
 	if (c->prep && (pcr = prep_classification(c, msg, &ptext, &ptlen, &need)) == NULL && need)
 		return SBUF_NEED_BODY;
 	memset(&d, 0, sizeof(d));
-	if (c->prep && msg->complete && (msg->type == 'P' || pcr) && prep_batch_writes(c, msg)) {
-		/* the implicit transaction up to Sync holds a write */
+	if ((msg->type == 'P' || pcr) && prep_batch_writes(c, msg)) {
+		/* the implicit transaction up to Sync may write */
 		ClassifyResult w;
 		memset(&w, 0, sizeof(w));
 		w.kind = CLS_WRITE;
 		w.nstatements = 1;
-		w.reason = "a later statement of the batch may write";
+		w.reason = "the batch up to Sync may write (or is not all received)";
 		routing_decide_classified(c, &w, "", 0, true, &d);
 	} else if (pcr) {
 		routing_decide_classified(c, pcr, ptext, ptlen, true, &d);
@@ -1067,6 +1067,11 @@ static SBufAction client_forward(Client *c, const SBufMsg *msg)
 
 static SBufAction client_active_msg(Client *c, const SBufMsg *msg)
 {
+	if (c->close_pending) {
+		/* its error was sent; what it sent after is read, now go */
+		client_close(c, "closing after a fatal error");
+		return SBUF_STOP;
+	}
 	if (msg->type == 'X') {
 		client_close(c, "client close request");
 		return SBUF_STOP;

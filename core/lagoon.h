@@ -306,7 +306,7 @@ struct Client {
 	usec_t admin_wait_since;      /* when it started waiting */
 	char admin_wait_db[CF_NAME_MAX]; /* its database argument ("" = all) */
 	bool welcomed;                /* got AuthenticationOk + ReadyForQuery */
-	bool close_pending;           /* closing after output drains */
+	bool close_pending;           /* a FATAL error was sent: close at its next message */
 	uint32_t cancel_target_pid, cancel_target_key; /* CL_CANCEL: the key */
 };
 

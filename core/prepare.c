@@ -815,9 +815,15 @@ static PrepOutcome prep_parse(Client *c, const SBufMsg *msg)
 	if (!msg->complete) {
 		if (msg->len <= PREP_PARSE_MAX)
 			return prep_out(SBUF_NEED_BODY, false, false);
-		client_fatal(c, "54000", "named prepared statement too long: %u bytes, lagoon tracks up to %d",
-		             msg->len - 1, PREP_PARSE_MAX);
-		return prep_out(SBUF_STOP, false, true);
+		/* read the rest and drop it, so the client sees the error
+		 * before the connection closes (at its next message) */
+		pkt_init(&p, stack, sizeof(stack));
+		pkt_error(&p, "FATAL", "54000", "named prepared statement too long: %u bytes, lagoon tracks up to %d",
+		          msg->len - 1, PREP_PARSE_MAX);
+		(void)client_send_pkt(c, &p);
+		pkt_free(&p);
+		c->close_pending = true;
+		return prep_out(c->state == CL_JUSTFREE ? SBUF_STOP : SBUF_SKIP, false, true);
 	}
 	if (!prep_parse_body(msg, &name, &rest, &rlen, &tlen))
 		return prep_fatal(c, "08P01", "invalid Parse message");
@@ -1063,11 +1069,6 @@ PrepOutcome prep_client_msg(Client *c, const SBufMsg *msg)
 	Server *s = c->link;
 	bool skipping;
 
-	if (getenv("PREP_TRACE"))
-		fprintf(stderr, "C%llu>S%llu %c len=%u avail=%u q=%u fp=%d\n", (unsigned long long)c->id,
-		        (unsigned long long)s->id, msg->type, msg->len, msg->avail, s->prep ? s->prep->qlen : 0,
-		        sbuf_forward_pending(&s->sbuf));
-
 	if (!sv_get(s))
 		return prep_fatal(c, "53200", "out of memory");
 	switch (msg->type) {
@@ -1171,14 +1172,16 @@ static bool prep_msg_writes(Client *c, const SBufMsg *m)
 
 bool prep_batch_writes(Client *c, const SBufMsg *msg)
 {
-	const uint8_t *p = msg->next;
-	uint32_t left = msg->next_avail;
+	const uint8_t *p = msg->complete ? msg->next : NULL;
+	uint32_t left = msg->complete ? msg->next_avail : 0;
 
 	while (p && left >= 5) {
 		SBufMsg m;
 		uint32_t mlen = wire_be32(p + 1);
-		if (p[0] == 'S' || mlen < 4 || mlen + 1 > left)
-			break;   /* the batch ends, or the rest is not here yet */
+		if (p[0] == 'S')
+			return false;   /* the whole batch is here and reads */
+		if (mlen < 4 || mlen + 1 > left)
+			break;
 		memset(&m, 0, sizeof(m));
 		m.type = p[0];
 		m.len = m.avail = mlen + 1;
@@ -1189,7 +1192,7 @@ bool prep_batch_writes(Client *c, const SBufMsg *msg)
 		p += mlen + 1;
 		left -= mlen + 1;
 	}
-	return false;
+	return true;   /* the rest of the batch is not here yet: it may write */
 }
 
 /* ---- the server side ---------------------------------------------------- */
@@ -1274,9 +1277,6 @@ bool prep_server_msg(Server *s, SBufMsg *msg, SBufAction *act)
 	uint8_t kind, t = msg->type;
 	bool swallow = false, replaced = false;
 
-	if (getenv("PREP_TRACE"))
-		fprintf(stderr, "S%llu>C %c len=%u q=%u head=%d\n", (unsigned long long)s->id, msg->type, msg->len,
-		        ps ? ps->qlen : 0, ps && ps->qlen ? q_at(ps, 0)->kind : -1);
 	if (!ps || ps->qlen == 0)
 		return false;
 	kind = q_at(ps, 0)->kind;

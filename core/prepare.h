@@ -68,8 +68,10 @@ void prep_track_plain(Server *s, uint8_t type);
  * tracked statement (or more bytes are needed: *need_body). */
 const ClassifyResult *prep_classification(Client *c, const SBufMsg *msg, const char **text,
                                           uint32_t *tlen, bool *need_body);
-/* Does a later message of the batch already buffered after msg (up to its
- * Sync) write?  Then the whole implicit transaction goes to the primary. */
+/* May the implicit transaction that msg (Parse, Bind or Describe) starts
+ * write?  true when a later message of its batch (up to Sync) writes, or
+ * when the batch is not all received yet (a pipeline sent piecemeal): it
+ * then runs on the primary.  Works without tracking too (c->prep NULL). */
 bool prep_batch_writes(Client *c, const SBufMsg *msg);
 
 /* A reply of s (linked, tracked): true = decided (*act).  false = go on

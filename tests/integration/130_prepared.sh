@@ -61,6 +61,18 @@ query_wait_timeout = 30" || bail "pooler did not start"
 # wait until the monitor knows the roles
 lg_wait_for '[[ $(lg_admin "SHOW BACKENDS" | grep -c replica) -ge 2 ]]' 30 || bail "monitor did not find 2 replicas"
 
+# retap PREFIX FILE: a helper's "ok [N] - what" / "not ok [N] - what" lines
+# become this script's TAP lines
+retap() {
+    local line
+    while IFS= read -r line; do
+        case "$line" in
+            ok*) pass "$1$(sed 's/^ok [0-9]* *- //; s/^ok - //' <<<"$line")" ;;
+            "not ok"*) fail "$1$(sed 's/^not ok [0-9]* *- //; s/^not ok - //' <<<"$line")" ;;
+        esac
+    done < "$2"
+}
+
 commits() { lg_pg "$1" -c "select xact_commit from pg_stat_database where datname = '$DB'"; }
 
 # ---- 1. pgbench -M prepared ------------------------------------------------
@@ -87,6 +99,215 @@ sums=$(lg_pg 0 -d "$DB" -c "select (select sum(abalance) from pgbench_accounts) 
 is "$sums" t "TPC-B balances agree on the primary"
 hist=$(lg_pg 0 -d "$DB" -c "select count(*) > 0 from pgbench_history")
 is "$hist" t "TPC-B transactions committed on the primary"
+
+# ---- 2. libpq: tests/tools/preptest ----------------------------------------
+lg_pg 0 -d "$DB" -c "truncate prep_t" >/dev/null
+CONN="host=127.0.0.1 port=$LG_PORT user=app dbname=rr"
+if [[ -x "$PREPTEST" ]]; then
+    "$PREPTEST" -d "$CONN" -t prep_t -P "$P0" > "$LG_DIR/preptest.out" 2>&1
+    rc=$?
+    retap "libpq: " "$LG_DIR/preptest.out"
+    is "$rc" 0 "preptest exits 0" || diag_file "$LG_DIR/preptest.out" 20
+    is "$(lg_pg 0 -d "$DB" -c "select count(*) from prep_t")" 200 "the 200 prepared INSERTs are on the primary"
+else
+    fail "tests/tools/preptest not built (make check builds it)"
+fi
+
+# ---- 3. psycopg 3 ------------------------------------------------------------
+PY=""
+for p in /usr/bin/python3 python3; do
+    if "$p" -c 'import psycopg' 2>/dev/null; then PY=$p; break; fi
+done
+if [[ -n "$PY" ]]; then
+    "$PY" - "$CONN" > "$LG_DIR/psycopg.out" 2>&1 <<'PYEOF'
+import sys, psycopg
+conninfo = sys.argv[1]
+n = 0
+def check(cond, what):
+    global n
+    n += 1
+    print(("ok" if cond else "not ok") + " - psycopg: " + what)
+with psycopg.connect(conninfo, autocommit=True, prepare_threshold=0) as conn:
+    backends, bad = set(), 0
+    for i in range(100):
+        r = conn.execute("select %s::int + 1, pg_is_in_recovery(), inet_server_port()", (i,)).fetchone()
+        bad += r[0] != i + 1
+        backends.add((r[1], r[2]))
+    check(bad == 0, "100 prepared SELECTs (prepare_threshold=0) return the right values")
+    check(all(rep for rep, _ in backends) and len(backends) == 2,
+          "the prepared SELECTs ran on both replicas only: %s" % sorted(backends))
+    ports = set()
+    for i in range(50):
+        r = conn.execute("insert into prep_t (id, v) values (%s, %s) returning inet_server_port(), pg_is_in_recovery()",
+                         (1000 + i, "psycopg")).fetchone()
+        ports.add(r)
+    check(len(ports) == 1 and not list(ports)[0][1], "50 prepared INSERTs ran on the primary: %s" % ports)
+    with conn.transaction():
+        conn.execute("insert into prep_t (id, v) values (%s, %s)", (2000, "txn"))
+        r = conn.execute("select count(*) from prep_t where id = %s", (2000,)).fetchone()
+    check(r[0] == 1, "an explicit transaction sees its own prepared INSERT")
+    with conn.pipeline():
+        curs = [conn.execute("select %s::int * 3", (i,)) for i in range(20)]
+    check([c.fetchone()[0] for c in curs] == [i * 3 for i in range(20)], "pipeline mode: 20 prepared reads")
+    with conn.pipeline():
+        c1 = conn.execute("select count(*) from prep_t where v = %s", ("psycopg",))
+        conn.execute("insert into prep_t (id, v) values (%s, %s)", (2001, "pipe"))
+        c2 = conn.execute("select count(*) from prep_t where id = %s", (2001,))
+    check(c1.fetchone()[0] == 50 and c2.fetchone()[0] == 1,
+          "pipeline mode: a read, a write and a read of it in one batch (the batch runs on the primary)")
+    try:
+        with conn.pipeline():
+            a = conn.execute("select %s::int + 100", (1,))
+            conn.execute("select 1 / %s::int", (0,))
+            conn.execute("select %s::int + 200", (1,))
+        check(False, "pipeline mode: an error in the middle raises")
+    except psycopg.errors.DivisionByZero:
+        check(a.fetchone()[0] == 101, "pipeline mode: the error in the middle raises DivisionByZero after the first result")
+    r = conn.execute("select %s::int + 100, %s::int + 200", (5, 5)).fetchone()
+    check(r == (105, 205), "after the pipeline error prepared statements still work")
+    conn.execute("DEALLOCATE ALL")
+    # psycopg 3.1 keeps its own cache across DEALLOCATE ALL: against
+    # PostgreSQL itself the next use of a cached statement gets 26000 too
+    try:
+        conn.execute("select %s::int + 100, %s::int + 200", (5, 5))
+        check(False, "after DEALLOCATE ALL a statement psycopg still caches is gone (26000), as on PostgreSQL")
+    except psycopg.errors.InvalidSqlStatementName:
+        check(True, "after DEALLOCATE ALL a statement psycopg still caches is gone (26000), as on PostgreSQL")
+    r = conn.execute("select %s::int + 41", (1,)).fetchone()
+    check(r[0] == 42, "after DEALLOCATE ALL a new statement is prepared and gets 42")
+print("1..%d" % n)
+PYEOF
+    rc=$?
+    retap "" "$LG_DIR/psycopg.out"
+    is "$rc" 0 "psycopg script exits 0" || diag_file "$LG_DIR/psycopg.out" 20
+else
+    fail "psycopg 3 not installed (python3-psycopg)"
+fi
+
+# ---- 4. pgjdbc ---------------------------------------------------------------
+JAR=""
+for j in /usr/share/java/postgresql.jar /usr/share/java/postgresql-jdbc4.jar; do [[ -f "$j" ]] && { JAR=$j; break; }; done
+if [[ -n "$JAR" ]] && command -v java >/dev/null; then
+    cat > "$LG_DIR/PrepJdbc.java" <<'JEOF'
+import java.sql.*;
+import java.util.*;
+
+public class PrepJdbc {
+    static int n = 0;
+    static void check(boolean ok, String what) {
+        System.out.println((ok ? "ok" : "not ok") + " - pgjdbc: " + what);
+    }
+    public static void main(String[] a) throws Exception {
+        String url = a[0] + "?user=app&prepareThreshold=1&preparedStatementCacheQueries=0";
+        try (Connection c = DriverManager.getConnection(url)) {
+            c.setAutoCommit(true);
+            int bad = 0;
+            Set<String> where = new TreeSet<>();
+            for (int i = 0; i < 100; i++) {
+                // a new PreparedStatement each time and close(): Parse S_n, then Close
+                try (PreparedStatement ps = c.prepareStatement(
+                        "select ?::int + 1, pg_is_in_recovery(), inet_server_port()")) {
+                    for (int k = 0; k < 2; k++) {
+                        ps.setInt(1, i);
+                        try (ResultSet rs = ps.executeQuery()) {
+                            rs.next();
+                            if (rs.getInt(1) != i + 1) bad++;
+                            where.add(rs.getBoolean(2) + ":" + rs.getInt(3));
+                        }
+                    }
+                }
+            }
+            check(bad == 0, "200 server-prepared SELECTs (prepareThreshold=1, Close after each) right");
+            check(where.size() == 2 && !where.toString().contains("false"), "the SELECTs ran on both replicas only: " + where);
+            Set<String> ins = new TreeSet<>();
+            try (PreparedStatement ps = c.prepareStatement(
+                    "insert into prep_t (id, v) values (?, ?) returning inet_server_port(), pg_is_in_recovery()")) {
+                for (int i = 0; i < 50; i++) {
+                    ps.setInt(1, 3000 + i);
+                    ps.setString(2, "jdbc");
+                    try (ResultSet rs = ps.executeQuery()) { rs.next(); ins.add(rs.getInt(1) + ":" + rs.getBoolean(2)); }
+                }
+            }
+            check(ins.size() == 1 && ins.toString().contains("false"), "50 prepared INSERTs ran on the primary: " + ins);
+            try (PreparedStatement ps = c.prepareStatement("insert into prep_t (id, v) values (?, 'batch')")) {
+                for (int i = 0; i < 20; i++) { ps.setInt(1, 4000 + i); ps.addBatch(); }
+                int[] r = ps.executeBatch();
+                check(r.length == 20, "a batch of 20 prepared INSERTs");
+            }
+            c.setAutoCommit(false);
+            try (PreparedStatement w = c.prepareStatement("update prep_t set v = ? where id = ?");
+                 PreparedStatement r = c.prepareStatement("select v from prep_t where id = ?")) {
+                w.setString(1, "changed"); w.setInt(2, 3000); w.executeUpdate();
+                r.setInt(1, 3000);
+                try (ResultSet rs = r.executeQuery()) { rs.next(); check("changed".equals(rs.getString(1)), "a transaction reads its own prepared UPDATE"); }
+            }
+            c.commit();
+            c.setAutoCommit(true);
+            try (Statement st = c.createStatement()) { st.execute("DEALLOCATE ALL"); }
+            c.setAutoCommit(false);   // on the primary: a replica may lag behind the batch
+            try (PreparedStatement ps = c.prepareStatement("select count(*) from prep_t where v = ?")) {
+                ps.setString(1, "batch");
+                try (ResultSet rs = ps.executeQuery()) { rs.next(); check(rs.getInt(1) == 20, "after DEALLOCATE ALL a new prepared statement works (20 batch rows)"); }
+            }
+            c.commit();
+        }
+    }
+}
+JEOF
+    java -cp "$JAR" "$LG_DIR/PrepJdbc.java" "jdbc:postgresql://127.0.0.1:$LG_PORT/rr" > "$LG_DIR/jdbc.out" 2>&1
+    rc=$?
+    retap "" "$LG_DIR/jdbc.out"
+    is "$rc" 0 "pgjdbc program exits 0" || diag_file "$LG_DIR/jdbc.out" 20
+else
+    fail "pgjdbc or java not installed (libpostgresql-jdbc-java, default-jdk-headless)"
+fi
+
+# ---- 5. node-postgres ----------------------------------------------------------
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    NODEDIR=$LG_DIR/node; mkdir -p "$NODEDIR"
+    if (cd "$NODEDIR" && timeout 120 npm install --no-audit --no-fund --silent pg@8 > npm.log 2>&1); then
+        cat > "$NODEDIR/prep.js" <<'NEOF'
+const { Client } = require('pg');
+function check(ok, what) { console.log((ok ? 'ok' : 'not ok') + ' - node-postgres: ' + what); }
+(async () => {
+  const c = new Client({ host: '127.0.0.1', port: +process.argv[2], user: 'app', database: 'rr' });
+  await c.connect();
+  let bad = 0; const where = new Set();
+  for (let i = 0; i < 100; i++) {
+    const r = await c.query({ name: 'sel', text: 'select $1::int + 1 as v, pg_is_in_recovery() as rep, inet_server_port() as port', values: [i] });
+    if (r.rows[0].v !== i + 1) bad++;
+    where.add(r.rows[0].rep + ':' + r.rows[0].port);
+  }
+  check(bad === 0, '100 named SELECTs right');
+  check(where.size === 2 && ![...where].some(w => w.startsWith('false')), 'named SELECTs ran on both replicas only: ' + [...where]);
+  const ins = new Set();
+  for (let i = 0; i < 50; i++) {
+    const r = await c.query({ name: 'ins', text: 'insert into prep_t (id, v) values ($1, $2) returning pg_is_in_recovery() as rep', values: [5000 + i, 'node'] });
+    ins.add(r.rows[0].rep);
+  }
+  check(ins.size === 1 && ins.has(false), '50 named INSERTs ran on the primary');
+  await c.query('BEGIN');   // on the primary: a replica may not have replayed them yet
+  const n = await c.query({ name: 'cnt', text: 'select count(*)::int as n from prep_t where v = $1', values: ['node'] });
+  await c.query('COMMIT');
+  check(n.rows[0].n === 50, 'the 50 rows are there (named query in a transaction)');
+  try { await c.query({ name: 'div', text: 'select 1 / $1::int as x', values: [0] }); check(false, 'division by zero raises'); }
+  catch (e) { check(e.code === '22012', 'a failing named query raises 22012'); }
+  const r2 = await c.query({ name: 'div', text: 'select 1 / $1::int as x', values: [1] });
+  check(r2.rows[0].x === 1, 'the named query runs after its error');
+  await c.end();
+})().catch(e => { console.log('not ok - node-postgres: ' + e); process.exit(1); });
+NEOF
+        node "$NODEDIR/prep.js" "$LG_PORT" > "$LG_DIR/node.out" 2>&1
+        rc=$?
+        retap "" "$LG_DIR/node.out"
+        is "$rc" 0 "node-postgres program exits 0" || diag_file "$LG_DIR/node.out" 20
+    else
+        diag_file "$NODEDIR/npm.log" 10
+        fail "node-postgres: npm install pg failed (is the npm registry reachable?); this test needs it"
+    fi
+else
+    fail "node-postgres: node and npm are needed (nodejs, npm)"
+fi
 
 lg_alive; ok $? "the pooler is still running"
 done_testing
