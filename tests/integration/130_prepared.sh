@@ -309,5 +309,73 @@ else
     fail "node-postgres: node and npm are needed (nodejs, npm)"
 fi
 
+# ---- 6. the protocol by hand: Flush without Sync, Close, errors ----------------
+m() { python3 - "$@" <<'PYEOF'
+import struct, sys
+def msg(t, body): return t.encode() + struct.pack("!I", len(body) + 4) + body
+def z(s): return s.encode() + b"\0"
+out = b""
+for a in sys.argv[1:]:
+    k, _, v = a.partition(":")
+    f = v.split(",") if v else []
+    if k == "P": out += msg("P", z(f[0]) + z(f[1]) + b"\0\0")
+    elif k == "B": out += msg("B", z("") + z(f[0]) + b"\0\0\0\0\0\0")
+    elif k == "E": out += msg("E", z("") + b"\0\0\0\0")
+    elif k == "C": out += msg("C", b"S" + z(f[0]))
+    elif k == "D": out += msg("D", b"S" + z(f[0]))
+    elif k == "H": out += msg("H", b"")
+    elif k == "S": out += msg("S", b"")
+print("raw:" + out.hex())
+PYEOF
+}
+raw=$(python3 "$LG_RAWPG" --port "$LG_PORT" --timeout 2 startup:app:rr read \
+      "$(m P:s1,'select 1' H)" read \
+      "$(m C:s1 H)" read \
+      "$(m B:s1 E S)" read \
+      "$(m P:s2,'select 2' B:s2 E P:s2,'select 22' B:s2 E S)" read \
+      "$(m C:s2 P:s2,'select 3' D:s2 B:s2 E S)" read 2>&1)
+diag "$raw"
+flat=$(tr '\n' ' ' <<<"$raw")
+like "$flat" "Z I X 1 4 TIMEOUT" "Parse + Flush (no Sync): ParseComplete arrives, nothing else"
+like "$flat" "TIMEOUT X 3 4 TIMEOUT" "Close of a named statement + Flush: CloseComplete from lagoon"
+like "$flat" "E 26000 prepared statement \"s1\" does not exist Z I" "Bind of the closed name: PostgreSQL's 26000 with the client's name"
+like "$flat" "X 1 4 X 2 4 D 2 C SELECT 1 E 42P05 prepared statement \"s2\" already exists Z I" \
+    "Parse of a name in use in a pipeline: 42P05 in its place, the Bind after it skipped"
+like "$flat" "X 3 4 X 1 4 X t [0-9]* X T [0-9]* X 2 4 D 3 C SELECT 1 Z I" \
+    "Close then Parse of the same name in one batch: the new text runs"
+
+# ---- 7. max_prepared_statements and the counters ------------------------------
+if [[ -n "$PY" ]]; then
+    "$PY" - "$CONN" "host=127.0.0.1 port=$LG_PORT user=admin dbname=pgbouncer" > "$LG_DIR/lru.out" 2>&1 <<'PYEOF'
+import sys, psycopg
+with psycopg.connect(sys.argv[1], autocommit=True, prepare_threshold=0) as conn:
+    bad = 0
+    for rnd in range(2):
+        for i in range(30):
+            r = conn.execute("select %%s::int + %d" % i, (rnd,)).fetchone()
+            bad += r[0] != rnd + i
+    print(("ok" if bad == 0 else "not ok") + " - 30 statements (max_prepared_statements = 20) all run twice")
+    with psycopg.connect(sys.argv[2], autocommit=True) as adm:
+        def show(what):
+            res = adm.pgconn.exec_(what.encode())
+            cols = [res.fname(i).decode() for i in range(res.nfields)]
+            return [dict(zip(cols, [(res.get_value(r, c) or b"").decode() for c in range(res.nfields)]))
+                    for r in range(res.ntuples)]
+        mine = [c for c in show("SHOW CLIENTS") if c["database"] == "rr"]
+        print(("ok" if any(int(c["prepared_statements"]) >= 30 for c in mine) else "not ok") +
+              " - SHOW CLIENTS prepared_statements counts the client's 30+ names: %s" % [c["prepared_statements"] for c in mine])
+        sv = [int(s["prepared_statements"]) for s in show("SHOW SERVERS") if s["database"] == "rr"]
+        print(("ok" if sv and max(sv) <= 20 and max(sv) > 0 else "not ok") +
+              " - SHOW SERVERS prepared_statements stays within max_prepared_statements (20): %s" % sv)
+        st = [s for s in show("SHOW STATS") if s["database"] == "rr"][0]
+        ok = int(st["total_client_parse_count"]) > 0 and int(st["total_server_parse_count"]) > 0 \
+            and int(st["total_bind_count"]) > 1000
+        print(("ok" if ok else "not ok") + " - SHOW STATS counts: client_parse %s, server_parse %s, bind %s" %
+              (st["total_client_parse_count"], st["total_server_parse_count"], st["total_bind_count"]))
+PYEOF
+    retap "" "$LG_DIR/lru.out"
+    grep -q '^ok' "$LG_DIR/lru.out" || diag_file "$LG_DIR/lru.out" 20
+fi
+
 lg_alive; ok $? "the pooler is still running"
 done_testing
