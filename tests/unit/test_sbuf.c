@@ -12,7 +12,9 @@
  * Covered: many small messages in one write, one message in 1-byte writes,
  * a header split across reads, 1 MB DataRow / CopyData streaming through a
  * 512-byte buffer in both directions (one callback per message),
- * SBUF_SKIP (small and larger than the buffer), SBUF_NEED_BODY (below the
+ * SBUF_SKIP (small and larger than the buffer), sbuf_rewrite (insert in
+ * front, a new head on a streamed message, a whole replacement bigger than
+ * the buffer), SBUF_NEED_BODY (below the
  * buffer size, above it, and at exactly max_pkt), bad length words (< 4
  * and > max_pkt, typed and startup), startup-mode framing, SBUF_PAUSE with
  * sbuf_continue (also when the event interest changes before the kick
@@ -381,6 +383,36 @@ static SBufAction pol_skip_x(Side *s, const SBufMsg *m)
 	return m->type == 'x' ? SBUF_SKIP : SBUF_FORWARD;
 }
 
+/* 'i': a 'z' message goes in front; 'h': its header and first 3 body
+ * bytes become an 'H' header (the rest streams); 'r': replaced by two 'y'
+ * messages. */
+static SBufAction pol_rewrite(Side *s, const SBufMsg *m)
+{
+	Bytes b = { 0 };
+	SBufAction act = SBUF_FORWARD;
+	uint32_t cut = 0;
+	bool done;
+
+	(void)s;
+	if (m->type == 'i') {
+		add_msg(&b, 'z', 10, 9);
+	} else if (m->type == 'h') {
+		uint8_t hdr[5] = { 'H' };
+		put_be32(hdr + 1, m->len - 1 - 3);
+		bytes_add(&b, hdr, 5);
+		cut = 8;
+	} else if (m->type == 'r') {
+		add_msg(&b, 'y', 3, 7);
+		add_msg(&b, 'y', 600, 8);
+		act = SBUF_SKIP;
+	} else {
+		return SBUF_FORWARD;
+	}
+	done = sbuf_rewrite(&s->sb, m, cut, b.p, (uint32_t)b.len);
+	bytes_free(&b);
+	return done ? act : SBUF_STOP;
+}
+
 static SBufAction pol_need_body(Side *s, const SBufMsg *m)
 {
 	if (m->type != 'N')
@@ -550,6 +582,45 @@ static void test_skip(void)
 	ok(bufs_released(), "skip: buffers given back");
 	bytes_free(&all);
 	bytes_free(&want);
+	pair_close();
+}
+
+static void test_rewrite(void)
+{
+	Bytes all = { 0 }, want = { 0 }, h = { 0 };
+	uint8_t hdr[5] = { 'H' };
+
+	pair_open();
+	cl.policy = pol_rewrite;
+	sv.drain = true;
+	add_msg(&all, 'a', 10, 1);
+	add_msg(&want, 'a', 10, 1);
+	add_msg(&all, 'i', 20, 2);
+	add_msg(&want, 'z', 10, 9);
+	add_msg(&want, 'i', 20, 2);
+	add_msg(&all, 'h', 100000, 3);  /* far bigger than the buffer */
+	add_msg(&h, 'h', 100000, 3);
+	put_be32(hdr + 1, 100000 + 4 - 3);
+	bytes_add(&want, hdr, 5);
+	bytes_add(&want, h.p + 8, h.len - 8);
+	add_msg(&all, 'r', 40, 4);
+	add_msg(&want, 'y', 3, 7);
+	add_msg(&want, 'y', 600, 8);     /* replacement bigger than the buffer */
+	add_msg(&all, 'i', 0, 0);
+	add_msg(&want, 'z', 10, 9);
+	add_msg(&want, 'i', 0, 0);
+	add_msg(&all, 'b', 5, 5);
+	add_msg(&want, 'b', 5, 5);
+	bytes_add(&cl.tx, all.p, all.len);
+	PUMP_UNTIL(cl.tx_pos == all.len && sv.rx.len >= want.len);
+	pump_idle();
+	if (!ok(bytes_eq(&sv.rx, &want), "rewrite: inserted, re-headed (streamed) and replaced messages in order"))
+		bytes_diff("rewrite", &sv.rx, &want);
+	ok(cl.nrec == 6 && cl.eofs == 0 && cl.bad_flushes == 0, "rewrite: one callback per message, no EOF");
+	ok(bufs_released(), "rewrite: buffers given back");
+	bytes_free(&all);
+	bytes_free(&want);
+	bytes_free(&h);
 	pair_close();
 }
 
@@ -975,6 +1046,7 @@ int main(void)
 	test_header_split();
 	test_big_stream();
 	test_skip();
+	test_rewrite();
 	test_need_body();
 	test_need_body_at_max();
 	test_bad();
