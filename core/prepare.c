@@ -626,6 +626,25 @@ void prep_server_reset_query(Server *s, const char *sql)
 		sv_drop_before(s->prep, UINT64_MAX);
 }
 
+bool prep_server_trim_sql(Server *s, char *sql, size_t len)
+{
+	PrepServer *ps = s->prep;
+	size_t n = 0;
+	int max = lg.cfg->max_prepared_statements;
+
+	if (!ps || ps->qlen > 0 || max <= 0 || ps->count <= (uint32_t)max)
+		return false;
+	while (ps->count > (uint32_t)max && ps->lru.next != &ps->lru) {
+		PrepCached *e = ps->lru.next;
+		int w = snprintf(sql + n, len - n, "DEALLOCATE %s;", e->st->sname);
+		if (w < 0 || (size_t)w >= len - n)
+			break;
+		n += (size_t)w;
+		sv_remove(ps, e);
+	}
+	return n > 0;
+}
+
 bool prep_server_idle(const Server *s)
 {
 	return !s->prep || s->prep->qlen == 0;

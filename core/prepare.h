@@ -80,6 +80,10 @@ bool prep_batch_writes(Client *c, const SBufMsg *msg);
 bool prep_server_msg(Server *s, SBufMsg *msg, SBufAction *act);
 /* Everything s forwarded has reached the client: send due made-up replies. */
 void prep_server_flush(Server *s);
+/* s goes back to the pool holding more statements than the bound (a batch
+ * pinned them): the SQL that drops the least recently used ones, into sql
+ * (they leave the cache now).  false = nothing to do. */
+bool prep_server_trim_sql(Server *s, char *sql, size_t len);
 /* No reply owed by s. */
 bool prep_server_idle(const Server *s);
 

@@ -640,6 +640,7 @@ void server_release(Server *s)
 {
 	Client *c = s->link;
 	Pool *p = s->pool;
+	char sql[2048];
 
 	server_account_bytes(s);
 	prep_server_unlink(s);
@@ -667,6 +668,12 @@ void server_release(Server *s)
 	    (pool_mode_of(p) == POOL_MODE_SESSION || lg.cfg->server_reset_query_always)) {
 		server_change_state(s, SV_TESTED);
 		server_send_query(s, lg.cfg->server_reset_query);
+		return;
+	}
+	if (prep_server_trim_sql(s, sql, sizeof(sql))) {
+		/* back within max_prepared_statements before the next client */
+		server_change_state(s, SV_TESTED);
+		server_send_query(s, sql);
 		return;
 	}
 	server_change_state(s, SV_IDLE);

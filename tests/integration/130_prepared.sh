@@ -355,6 +355,13 @@ with psycopg.connect(sys.argv[1], autocommit=True, prepare_threshold=0) as conn:
             r = conn.execute("select %%s::int + %d" % i, (rnd,)).fetchone()
             bad += r[0] != rnd + i
     print(("ok" if bad == 0 else "not ok") + " - 30 statements (max_prepared_statements = 20) all run twice")
+    with conn.pipeline():
+        curs = [conn.execute("select %%s::int + %d" % (100 + i), (1,)) for i in range(30)] + \
+               [conn.execute("select %%s::int + %d" % i, (2,)) for i in range(30)]
+    got = [c.fetchone()[0] for c in curs]
+    want = [101 + i for i in range(30)] + [2 + i for i in range(30)]
+    print(("ok" if got == want else "not ok") +
+          " - one pipeline of 60 statements (30 new) over a bound of 20: all results right")
     with psycopg.connect(sys.argv[2], autocommit=True) as adm:
         def show(what):
             res = adm.pgconn.exec_(what.encode())
@@ -366,7 +373,7 @@ with psycopg.connect(sys.argv[1], autocommit=True, prepare_threshold=0) as conn:
               " - SHOW CLIENTS prepared_statements counts the client's 30+ names: %s" % [c["prepared_statements"] for c in mine])
         sv = [int(s["prepared_statements"]) for s in show("SHOW SERVERS") if s["database"] == "rr"]
         print(("ok" if sv and max(sv) <= 20 and max(sv) > 0 else "not ok") +
-              " - SHOW SERVERS prepared_statements stays within max_prepared_statements (20): %s" % sv)
+              " - SHOW SERVERS prepared_statements within max_prepared_statements (20) once the servers are back in the pool: %s" % sv)
         st = [s for s in show("SHOW STATS") if s["database"] == "rr"][0]
         ok = int(st["total_client_parse_count"]) > 0 and int(st["total_server_parse_count"]) > 0 \
             and int(st["total_bind_count"]) > 1000
