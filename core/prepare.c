@@ -115,6 +115,10 @@ static struct {
 	uint64_t seq;
 } reg;
 
+/* While a refused batch is replayed (prep_replay): where the translated
+ * messages go instead of the client's receive buffer. */
+static PktBuf *prep_replay_out;
+
 static void req_undo(Server *s, PrepReq *r, bool queued);
 
 /* ---- hashing ------------------------------------------------------------ */
@@ -765,6 +769,13 @@ static bool prep_ensure(Server *s, PrepStmt *st, PktBuf *out)
 static PrepOutcome prep_rewrite(Client *c, const SBufMsg *msg, uint32_t cut, PktBuf *p,
                                 SBufAction act)
 {
+	if (prep_replay_out) {
+		pkt_put_bytes(prep_replay_out, p->buf, p->len);
+		if (act == SBUF_FORWARD)
+			pkt_put_bytes(prep_replay_out, msg->data + cut, msg->len - cut);
+		pkt_free(p);
+		return prep_out(act, true, true);
+	}
 	if (p->failed || !sbuf_rewrite(&c->sbuf, msg, cut, p->buf, (uint32_t)p->len)) {
 		pkt_free(p);
 		return prep_fatal(c, "53200", "out of memory rewriting a prepared statement message");
@@ -824,6 +835,7 @@ static PrepOutcome prep_parse(Client *c, const SBufMsg *msg)
 	uint64_t seq;
 	PrepStmt *st;
 	PrepCached *e;
+	PrepName *n;
 	uint8_t stack[512];
 	PktBuf p;
 	bool ok;
@@ -847,15 +859,20 @@ static PrepOutcome prep_parse(Client *c, const SBufMsg *msg)
 	if (!prep_parse_body(msg, &name, &rest, &rlen, &tlen))
 		return prep_fatal(c, "08P01", "invalid Parse message");
 	c->pool->stat_client_parse++;
-	if (cl_find(c->prep, name))
-		return prep_parse_dup(c, msg, name);
-	st = reg_get(rest, rlen, tlen);
 	seq = prep_next_seq();
-	if (!st || !cl_add(c->prep, name, st, seq)) {
-		reg_unref(st);
-		return prep_fatal(c, "53200", "out of memory registering a prepared statement");
+	if ((n = cl_find(c->prep, name))) {
+		/* a replayed Parse the replica already ran finds its own name */
+		if (!prep_replay_out || n->st->body_len != rlen || memcmp(n->st->body, rest, rlen) != 0)
+			return prep_parse_dup(c, msg, name);
+		st = n->st;
+	} else {
+		st = reg_get(rest, rlen, tlen);
+		if (!st || !cl_add(c->prep, name, st, seq)) {
+			reg_unref(st);
+			return prep_fatal(c, "53200", "out of memory registering a prepared statement");
+		}
+		reg_unref(st);   /* the name holds it */
 	}
-	reg_unref(st);   /* the name holds it */
 	if ((e = sv_find(s->prep, st))) {
 		sv_touch(s->prep, e, seq);
 		if (!q_push(s, PR_FAKE_PARSE, seq, st, name))
@@ -1123,15 +1140,32 @@ PrepOutcome prep_client_msg(Client *c, const SBufMsg *msg)
 	}
 }
 
-void prep_track_plain(Server *s, uint8_t type)
+bool prep_replay(Client *c, const uint8_t *buf, uint32_t len, PktBuf *out)
 {
-	static const char types[] = "PBDECSQF";
-	static const uint8_t kinds[] = { PR_PARSE, PR_BIND, PR_DESCRIBE, PR_EXECUTE, PR_CLOSE,
-	                                 PR_SYNC, PR_SIMPLE, PR_SIMPLE };
-	const char *t = type ? strchr(types, type) : NULL;
+	uint32_t pos = 0;
+	bool ok = true;
 
-	if (t && s->link && s->link->prep && sv_get(s))
-		(void)q_push(s, kinds[t - types], prep_next_seq(), NULL, NULL);
+	prep_replay_out = out;
+	while (ok && pos + 5 <= len) {
+		SBufMsg m;
+		PrepOutcome o;
+		memset(&m, 0, sizeof(m));
+		m.type = buf[pos];
+		m.len = m.avail = wire_be32(buf + pos + 1) + 1;
+		m.data = buf + pos;
+		m.complete = true;
+		if (m.len < 5 || pos + m.len > len)
+			break;
+		o = prep_client_msg(c, &m);
+		ok = o.act != SBUF_STOP && o.act != SBUF_NEED_BODY && c->link;
+		if (ok && o.act == SBUF_FORWARD && !o.rewritten)
+			pkt_put_bytes(out, m.data, m.len);
+		if (ok && o.to_server)
+			server_track_client_msg(c->link, m.type);
+		pos += m.len;
+	}
+	prep_replay_out = NULL;
+	return ok && !out->failed;
 }
 
 /* ---- routing ------------------------------------------------------------ */

@@ -60,8 +60,11 @@ void prep_server_reset_query(Server *s, const char *sql);
 bool prep_client_unlinked(Client *c, const SBufMsg *msg, SBufAction *act);
 /* A message of c, linked to a ready server (c->prep set). */
 PrepOutcome prep_client_msg(Client *c, const SBufMsg *msg);
-/* Note an untranslated message sent to s (a replayed batch). */
-void prep_track_plain(Server *s, uint8_t type);
+/* A batch a replica refused (the client's own messages, back to back) is
+ * replayed on c->link: translated for that server into out, and noted as
+ * sent.  false = the client was closed or out of memory. */
+bool prep_replay(Client *c, const uint8_t *buf, uint32_t len, PktBuf *out)
+	__attribute__((warn_unused_result));
 
 /* Routing of a transaction whose first message is msg (Bind or Describe of
  * a named statement): its stored classification and text.  NULL = not a

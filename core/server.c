@@ -576,7 +576,6 @@ static void server_track_saved(Server *s, const uint8_t *buf, uint32_t len)
 
 	while (pos + 5 <= len) {
 		uint32_t mlen = wire_be32(buf + pos + 1);
-		prep_track_plain(s, buf[pos]);
 		server_track_client_msg(s, buf[pos]);
 		pos += 1 + mlen;
 	}
@@ -621,16 +620,27 @@ bool server_link(Server *s, Client *c)
 		/* replay the batch a replica refused; the client waits meanwhile */
 		uint8_t *saved = c->retry_msg;
 		uint32_t saved_len = c->retry_len;
-		bool ok = sbuf_send_local(&s->sbuf, saved, saved_len);
+		bool ok;
 		c->retry_msg = NULL;
 		client_drop_retry(c);
+		if (c->prep) {
+			/* named statements: translated again for this server */
+			uint8_t stack[1024];
+			PktBuf out;
+			pkt_init(&out, stack, sizeof(stack));
+			ok = prep_replay(c, saved, saved_len, &out) &&
+				sbuf_send_local(&s->sbuf, out.buf, out.len);
+			pkt_free(&out);
+		} else {
+			ok = sbuf_send_local(&s->sbuf, saved, saved_len);
+			if (ok)
+				server_track_saved(s, saved, saved_len);
+		}
+		free(saved);
 		if (!ok) {
-			free(saved);
 			server_close(s, "write to server failed");
 			return false;
 		}
-		server_track_saved(s, saved, saved_len);
-		free(saved);
 		return s->swallow_rfq == 0;
 	}
 	return n <= 0;

@@ -30,23 +30,23 @@ lg_require_bin
 lg_tmpdir
 
 P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
-DB=lg130
+DB=lg130_$$    # this copy's own database: copies running at once stay apart
 PREPTEST=$LG_BUILD_DIR/tests/tools/preptest
 
 # ---- this test's own database (pgbench tables of other tests stay apart) ----
-if [[ "$(lg_pg 0 -c "select count(*) from pg_database where datname = '$DB'")" != 1 ]]; then
-    lg_pg 0 -c "create database $DB owner app" >/dev/null 2>&1 || true
-fi
+lg_pg 0 -c "create database $DB owner app" >/dev/null || bail "could not create database $DB"
+lg_on_exit 'lg_pg 0 -c "drop database if exists $DB with (force)" >/dev/null 2>&1'
 [[ "$(lg_pg 0 -c "select count(*) from pg_database where datname = '$DB'")" == 1 ]] || bail "could not create database $DB"
 if ! "$PGBENCH" -i -q -s 1 -h 127.0.0.1 -p "$P0" -U app "$DB" > "$LG_DIR/init.log" 2>&1; then
     diag_file "$LG_DIR/init.log"; bail "pgbench -i failed"
 fi
 lg_pg 0 -d "$DB" -c "drop table if exists prep_t; create table prep_t (id int primary key, v text);
-                     grant all on prep_t to app" >/dev/null || bail "could not create prep_t"
+                     drop sequence if exists prep_seq; create sequence prep_seq;
+                     grant all on prep_t, prep_seq to app" >/dev/null || bail "could not create prep_t"
 # the replicas have replayed the init before reads go there
 rep_ready() { local n; for n in 1 2; do
     [[ "$(lg_pg $n -d "$DB" -c "select count(*) from pgbench_branches" 2>/dev/null)" == 1 ]] || return 1
-    [[ "$(lg_pg $n -d "$DB" -c "select to_regclass('prep_t') is not null" 2>/dev/null)" == t ]] || return 1
+    [[ "$(lg_pg $n -d "$DB" -c "select to_regclass('prep_seq') is not null" 2>/dev/null)" == t ]] || return 1
 done; }
 lg_wait_for rep_ready 60 || bail "replicas did not replay the pgbench tables"
 

@@ -19,6 +19,8 @@
  *   - re-using a name without Close: 42P05, and the connection goes on;
  *   - DEALLOCATE name, DEALLOCATE ALL, DISCARD ALL, then 26000 on use and
  *     a new PQprepare works;
+ *   - a prepared SELECT nextval(): refused by the replicas, replayed on the
+ *     primary, every call succeeds;
  *   - a 100 kB Parse and a 300 kB Bind parameter (pkt_buf is 4 kB);
  *   - a named Parse over lagoon's limit: the connection ends with an error
  *     that says so.
@@ -312,6 +314,32 @@ static void test_names(const char *conninfo)
 	PQfinish(c);
 }
 
+/* A prepared read that writes (nextval): the replica refuses it, lagoon
+ * replays the batch on the primary. */
+static void test_replay(const char *conninfo)
+{
+	PGconn *c = connect_or_die(conninfo);
+	long last = -1;
+	int bad = 0;
+
+	check(prepare_ok(c, "nv", "select nextval('prep_seq')", 0), "prepare a SELECT of nextval()");
+	for (int i = 0; i < 20; i++) {
+		PGresult *r = PQexecPrepared(c, "nv", 0, NULL, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+			diag("nv: %s", PQresultErrorMessage(r));
+			bad++;
+		} else {
+			long v = atol(PQgetvalue(r, 0, 0));
+			if (v <= last)
+				bad++;
+			last = v;
+		}
+		PQclear(r);
+	}
+	check(bad == 0, "20 prepared nextval() all succeed, increasing (replicas refuse them: replayed on the primary)");
+	PQfinish(c);
+}
+
 static void test_large(const char *conninfo)
 {
 	PGconn *c = connect_or_die(conninfo);
@@ -372,6 +400,7 @@ int main(int argc, char **argv)
 	test_select_insert(conninfo, table, primary_port);
 	test_pipeline(conninfo);
 	test_names(conninfo);
+	test_replay(conninfo);
 	test_large(conninfo);
 	printf("# next %d\n", test_no);
 	return failures ? 1 : 0;
