@@ -192,6 +192,12 @@ static void metrics_stats(struct evbuffer *out)
 		  offsetof(StatsTotals, query_time), true },
 		{ "lagoon_wait_time_seconds_total", "Time clients waited for a server (SHOW STATS total_wait_time).",
 		  offsetof(StatsTotals, wait_time), true },
+		{ "lagoon_client_parse_total", "Named Parse messages from clients (SHOW STATS total_client_parse_count).",
+		  offsetof(StatsTotals, client_parse), false },
+		{ "lagoon_server_parse_total", "Parse messages sent to servers (SHOW STATS total_server_parse_count).",
+		  offsetof(StatsTotals, server_parse), false },
+		{ "lagoon_bind_total", "Binds of named statements (SHOW STATS total_bind_count).",
+		  offsetof(StatsTotals, bind), false },
 	};
 	const ListNode *n;
 	size_t ndb = 0, i = 0;

@@ -53,7 +53,10 @@ lg_wait_for rep_ready 60 || bail "replicas did not replay the pgbench tables"
 LG_DATABASES_EXTRA="rr = host=127.0.0.1 port=$P0,$P1,$P2 dbname=$DB router=roundrobin"
 PLUGDIR=$LG_DIR/plugins; mkdir -p "$PLUGDIR"
 ln -s "$LG_BUILD_DIR/plugins/roundrobin/.libs/roundrobin.so" "$PLUGDIR/roundrobin.so"
+lg_free_port || bail "no free port"; MPORT=$LG_FREE_PORT
 lg_start prep "plugin_dir = $PLUGDIR
+metrics_listen_addr = 127.0.0.1
+metrics_listen_port = $MPORT
 monitor_interval = 200
 default_pool_size = 10
 max_prepared_statements = 20
@@ -383,6 +386,13 @@ PYEOF
     retap "" "$LG_DIR/lru.out"
     grep -q '^ok' "$LG_DIR/lru.out" || diag_file "$LG_DIR/lru.out" 20
 fi
+
+# the same counters on the metrics endpoint
+metrics=$(curl -s "http://127.0.0.1:$MPORT/metrics")
+for fam in lagoon_client_parse_total lagoon_server_parse_total lagoon_bind_total; do
+    v=$(awk -v f="$fam" '$1 == f "{database=\"rr\"}" { print $2 }' <<<"$metrics")
+    cmp_ok "${v:-0}" -gt 0 "metrics: $fam{database=\"rr\"} counts ($v)"
+done
 
 lg_alive; ok $? "the pooler is still running"
 done_testing
