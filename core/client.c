@@ -1046,30 +1046,20 @@ static SBufAction client_admin_msg(Client *c, const SBufMsg *msg)
 static SBufAction client_forward(Client *c, const SBufMsg *msg)
 {
 	PrepOutcome o = { SBUF_FORWARD, true, false };
-	SBufMsg orig = *msg;
-	uint8_t *copy = NULL;
 
-	if (c->prep) {
-		/* the client's own bytes are kept for a replay: lagoon may
-		 * rewrite them in place */
-		if (c->retry_armed && c->retry_recording && msg->complete &&
-		    (copy = malloc(msg->len)) != NULL) {
-			memcpy(copy, msg->data, msg->len);
-			orig.data = copy;
-		}
-		o = prep_client_msg(c, msg);
-		if (o.act == SBUF_NEED_BODY || o.act == SBUF_STOP) {
-			free(copy);
-			return o.act;
-		}
-	}
-	if (o.act == SBUF_SKIP && !o.to_server)
-		client_drop_retry(c);   /* lagoon answered it: something reached the client */
-	else if (c->retry_armed && c->retry_recording && (!o.rewritten || copy))
-		client_record_retry(c, &orig);
+	/* the client's own bytes are kept for a replay before lagoon may
+	 * rewrite them in place (an incomplete message ends the recording) */
+	if (c->retry_armed && c->retry_recording)
+		client_record_retry(c, msg);
 	else if (c->retry_armed && !c->retry_send)
 		client_drop_retry(c);   /* more after the batch: too late to replay */
-	free(copy);
+	if (c->prep) {
+		o = prep_client_msg(c, msg);
+		if (o.act == SBUF_NEED_BODY || o.act == SBUF_STOP)
+			return o.act;
+		if (o.act == SBUF_SKIP && !o.to_server)
+			client_drop_retry(c);   /* lagoon answered it: something reached the client */
+	}
 	if (o.to_server)
 		server_track_client_msg(c->link, msg->type);
 	if (msg->type == 'Q' || msg->type == 'E' || msg->type == 'F')

@@ -31,6 +31,11 @@
  * made them, so a DEALLOCATE ALL / DISCARD ALL reply drops exactly those
  * made before it.
  *
+ * Also here: SQL "DEALLOCATE name" of a tracked name is answered by
+ * lagoon; a server connection a batch left above max_prepared_statements
+ * is trimmed (DEALLOCATE) before it goes back to the pool; a batch a
+ * replica refused is translated again for the primary (prep_replay).
+ *
  * Ownership: PrepStmt is owned by the registry and freed when its last
  * reference (client names, server cache entries, queue entries) goes.
  * Names in queue entries are malloc'd copies owned by the entry.
@@ -1122,7 +1127,7 @@ PrepOutcome prep_client_msg(Client *c, const SBufMsg *msg)
 		return prep_out(q_push(s, PR_SYNC, prep_next_seq(), NULL, NULL) ? SBUF_FORWARD : SBUF_STOP,
 		                true, false);
 	case 'Q':
-		if (s->prep->qlen == 0 && !sbuf_forward_pending(&s->sbuf)) {
+		if (s->prep->qlen == 0 && !s->prep->skip_open && !sbuf_forward_pending(&s->sbuf)) {
 			if (!msg->complete && msg->len <= 1024)
 				return prep_out(SBUF_NEED_BODY, false, false);
 			if (prep_deallocate(c, msg, s->tx_status))
