@@ -1,6 +1,6 @@
 /*
  * preptest.c - named prepared statements through lagoon with libpq
- * (tests/integration/140_prepared.sh).  Prints TAP lines ("ok N - ..." /
+ * (tests/integration/160_prepared.sh).  Prints TAP lines ("ok N - ..." /
  * "not ok N - ...") from N = -s START, then "# next N" for the script.
  *
  * Usage: preptest -d CONNINFO -t TABLE -P PRIMARY_PORT [-s START]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 140_prepared: protocol-level named prepared statements in transaction
+# 160_prepared: protocol-level named prepared statements in transaction
 # mode with routing on (router=roundrobin over the primary and both
 # replicas), proven with real clients.  The servers are the ground truth:
 # pg_stat_database.xact_commit deltas on each replica, row counts on the
@@ -30,7 +30,7 @@ lg_require_bin
 lg_tmpdir
 
 P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
-DB=lg140_$$    # this copy's own database: copies running at once stay apart
+DB=lg160_$$    # this copy's own database: copies running at once stay apart
 PREPTEST=$LG_BUILD_DIR/tests/tools/preptest
 
 # ---- this test's own database (pgbench tables of other tests stay apart) ----
