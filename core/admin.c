@@ -37,6 +37,7 @@
 #include "objects.h"
 #include "log.h"
 #include "prepare.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -142,6 +143,7 @@ typedef struct AdminRow {
 /* A client or server seen through SHOW CLIENTS / SHOW SERVERS. */
 typedef struct AdminSock {
 	const char *type, *user, *database, *state, *addr, *appname;
+	const char *tls;              /* tls_info() of the socket */
 	int port, fd, default_local_port;
 	usec_t connect_time, request_time, wait;
 	bool close_needed;
@@ -791,7 +793,7 @@ static void admin_sock_row(AdminCtx *ctx, const AdminSock *k)
 	else
 		admin_row_text(&r, "");
 	admin_row_uint(&r, k->remote_pid);
-	admin_row_text(&r, "");
+	admin_row_text(&r, k->tls);
 	admin_row_text(&r, k->appname ? k->appname : "");
 	admin_row_uint(&r, k->prepared);
 	admin_row_uint(&r, k->id);
@@ -837,6 +839,7 @@ static void admin_client_row(AdminCtx *ctx, const Client *c, bool bufs)
 	if (c->is_unix && k.port == 0 && lg.cfg)
 		k.port = lg.cfg->listen_port;   /* as PgBouncer shows it */
 	k.fd = c->sbuf.fd;
+	k.tls = tls_info(c->sbuf.tls);
 	k.default_local_port = lg.cfg ? lg.cfg->listen_port : 0;
 	k.connect_time = c->connect_time;
 	k.request_time = c->request_time;
@@ -900,6 +903,7 @@ static void admin_server_row(AdminCtx *ctx, const Server *s, bool bufs)
 	k.addr = s->addr;
 	k.port = s->port;
 	k.fd = s->sbuf.fd;
+	k.tls = tls_info(s->sbuf.tls);
 	k.default_local_port = s->port;
 	k.connect_time = s->connect_time;
 	k.request_time = s->request_time;

@@ -1,8 +1,10 @@
 /*
  * client.c - the client-side protocol state machine.
  *
- *   accept -> CL_LOGIN: startup packet (SSLRequest/GSSENCRequest answered
- *   'N', CancelRequest forwarded), authentication against the auth_file
+ *   accept -> CL_LOGIN: startup packet (SSLRequest answered 'S' and the
+ *   TLS handshake run when client TLS is on, else 'N'; GSSENCRequest
+ *   answered 'N'; CancelRequest forwarded), authentication against the
+ *   auth_file or the client certificate
  *   -> CL_WAITING_LOGIN until the pool knows the server parameters
  *   -> welcome (AuthenticationOk, ParameterStatus, BackendKeyData,
  *   ReadyForQuery) -> CL_ACTIVE.
@@ -24,6 +26,7 @@
 #include "hba.h"
 #include "prepare.h"
 #include "log.h"
+#include "tls.h"
 
 #include <pwd.h>
 
@@ -225,6 +228,16 @@ static void client_event(SBuf *sb, SBufEvent ev)
 		break;
 	case SBUF_EV_SEND_FAILED:
 		client_close(c, "sending to the client failed");
+		break;
+	case SBUF_EV_TLS_READY:
+		c->tls_active = true;
+		c->tls_peer_cn = tls_peer_cn(c->sbuf.tls);
+		if (lg.cfg->log_connections)
+			clog_msg(LOG_LVL_DEBUG, c, "TLS established: %s%s%s", tls_info(c->sbuf.tls),
+			         c->tls_peer_cn ? ", certificate CN=" : "", c->tls_peer_cn ? c->tls_peer_cn : "");
+		break;
+	case SBUF_EV_TLS_FAILED:
+		client_close(c, "%s", tls_error(c->sbuf.tls));
 		break;
 	default:
 		break;
@@ -536,6 +549,7 @@ static int client_method(Client *c)
 	case AUTH_TYPE_PLAIN: return CM_PASSWORD;
 	case AUTH_TYPE_MD5: return CM_MD5;
 	case AUTH_TYPE_SCRAM: return CM_SCRAM;
+	case AUTH_TYPE_CERT: return CM_CERT;
 	case AUTH_TYPE_HBA: break;
 	default: return CM_REJECT;
 	}
@@ -837,6 +851,11 @@ static void client_startup_v3(Client *c, const StartupInfo *si)
 	}
 	if (!client_take_params(c, si))
 		return;
+	if (!c->tls_active && !c->is_unix && lg.cfg->client_tls_sslmode >= TLS_MODE_REQUIRE) {
+		client_fatal(c, "28000", "SSL required: this pooler accepts only encrypted connections "
+		             "(client_tls_sslmode = %s)", config_tls_mode_name(lg.cfg->client_tls_sslmode));
+		return;
+	}
 	c->sbuf.startup = false;
 	c->admin = admin_is_admin_db(c->dbname);
 	c->db = db_lookup(c->dbname);
@@ -861,6 +880,40 @@ static void client_startup_v3(Client *c, const StartupInfo *si)
 	client_start_auth(c);
 }
 
+/* SSLRequest: 'S' and a TLS handshake when client TLS is on (never on a
+ * Unix socket), else 'N' and the startup continues in plaintext. */
+static SBufAction client_ssl_request(Client *c, const SBufMsg *msg)
+{
+	Tls *t;
+
+	if (c->tls_active) {
+		client_fatal(c, "08P01", "SSL request on an encrypted connection");
+		return SBUF_STOP;
+	}
+	if (msg->next_avail > 0) {
+		/* bytes sent before our answer would be taken as if they were encrypted */
+		client_close(c, "received unencrypted data after the SSL request");
+		return SBUF_STOP;
+	}
+	if (c->is_unix || !tls_client_enabled()) {
+		if (!sbuf_send_local(&c->sbuf, "N", 1)) {
+			client_close(c, "write failed");
+			return SBUF_STOP;
+		}
+		return SBUF_SKIP;
+	}
+	if (!sbuf_send_local(&c->sbuf, "S", 1)) {
+		client_close(c, "write failed");
+		return SBUF_STOP;
+	}
+	t = tls_new_accept(c->sbuf.fd);
+	if (!sbuf_start_tls(&c->sbuf, t)) {
+		client_close(c, "could not start TLS (out of memory, or the 'S' answer did not leave at once)");
+		return SBUF_STOP;
+	}
+	return SBUF_SKIP;
+}
+
 static SBufAction client_startup(Client *c, const SBufMsg *msg)
 {
 	StartupInfo si;
@@ -874,6 +927,7 @@ static SBufAction client_startup(Client *c, const SBufMsg *msg)
 		return SBUF_NEED_BODY;
 	switch (proto_parse_startup(msg->data, msg->len, &si, err, sizeof(err))) {
 	case STARTUP_SSL:
+		return client_ssl_request(c, msg);
 	case STARTUP_GSSENC:
 		if (!sbuf_send_local(&c->sbuf, "N", 1)) {
 			client_close(c, "write failed");

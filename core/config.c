@@ -46,6 +46,7 @@ typedef enum CfKind {
 	CF_TIME,       /* usec_t */
 	CF_POOL_MODE,  /* int PoolMode */
 	CF_AUTH_TYPE,  /* int AuthType */
+	CF_TLS_MODE,   /* int TlsMode */
 } CfKind;
 
 /* One setting: a [pgbouncer] key, or a key of a [databases]/[users] line. */
@@ -86,6 +87,15 @@ static const CfField cf_keys[] = {
 	K_TIME(cancel_wait_timeout, "10", CF_R),
 	K_TIME(client_idle_timeout, "0", CF_R),
 	K_TIME(client_login_timeout, "60", CF_R),
+	K_STR(client_tls13_ciphers, "", CF_R),
+	K_STR(client_tls_ca_file, NULL, CF_R),
+	K_STR(client_tls_cert_file, NULL, CF_R),
+	K_STR(client_tls_ciphers, "default", CF_R),
+	K_STR(client_tls_dheparams, "auto", CF_R),
+	K_STR(client_tls_ecdhcurve, "auto", CF_R),
+	K_STR(client_tls_key_file, NULL, CF_R),
+	K_STR(client_tls_protocols, "secure", CF_R),
+	CFK(client_tls_sslmode, CF_TLS_MODE, 0, 0, "disable", CF_R),
 	K_SIZE(default_pool_size, "20", CF_R),
 	K_BOOL(disable_pqexec, "0", CF_NR),
 	K_TIME(dns_max_ttl, "15", CF_R),
@@ -142,6 +152,13 @@ static const CfField cf_keys[] = {
 	K_STR(server_reset_query, "DISCARD ALL", CF_R),
 	K_BOOL(server_reset_query_always, "0", CF_R),
 	K_BOOL(server_round_robin, "0", CF_R),
+	K_STR(server_tls13_ciphers, "", CF_R),
+	K_STR(server_tls_ca_file, NULL, CF_R),
+	K_STR(server_tls_cert_file, NULL, CF_R),
+	K_STR(server_tls_ciphers, "default", CF_R),
+	K_STR(server_tls_key_file, NULL, CF_R),
+	K_STR(server_tls_protocols, "secure", CF_R),
+	CFK(server_tls_sslmode, CF_TLS_MODE, 0, 0, "prefer", CF_R),
 	K_BOOL(so_reuseport, "0", CF_NR),
 	K_TIME(stats_period, "60", CF_R),
 	K_STR(stats_users, NULL, CF_R),
@@ -164,16 +181,12 @@ static const CfField cf_keys[] = {
 static const char *const cf_unimplemented_keys[] = {
 	"auth_ident_file", "auth_ldap_options",
 	"autodb_idle_timeout",
-	"client_tls13_ciphers", "client_tls_ca_file", "client_tls_cert_file",
-	"client_tls_ciphers", "client_tls_dheparams", "client_tls_ecdhcurve",
-	"client_tls_key_file", "client_tls_protocols", "conffile",
+	"conffile",
 	"job_name",
 	"max_db_client_connections",
 	"max_user_client_connections", "peer_id", "pool_idle_timeout",
 	"query_wait_notify", "scram_iterations",
-	"server_fast_close", "server_tls13_ciphers", "server_tls_ca_file",
-	"server_tls_cert_file", "server_tls_ciphers", "server_tls_key_file",
-	"server_tls_protocols", "service_name", "tcp_defer_accept",
+	"server_fast_close", "service_name", "tcp_defer_accept",
 	"tcp_socket_buffer", "tcp_user_timeout", "transaction_timeout",
 };
 
@@ -350,9 +363,31 @@ static bool cf_parse_pool_mode(const char *s, int *out)
 	return true;
 }
 
+static const char *const cf_tls_mode_names[] = {
+	"disable", "allow", "prefer", "require", "verify-ca", "verify-full",
+};
+
+static bool cf_parse_tls_mode(const char *s, int *out)
+{
+	for (size_t i = 0; i < CF_ARRAY_SIZE(cf_tls_mode_names); i++) {
+		if (strcasecmp(s, cf_tls_mode_names[i]) == 0) {
+			*out = (int)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+const char *config_tls_mode_name(int mode)
+{
+	if (mode < 0 || mode >= (int)CF_ARRAY_SIZE(cf_tls_mode_names))
+		return "";
+	return cf_tls_mode_names[mode];
+}
+
 static bool cf_parse_auth_type(const char *s, int *out, char *msg, size_t len)
 {
-	static const char *const refused[] = { "cert", "pam", "ldap" };
+	static const char *const refused[] = { "pam", "ldap" };
 
 	if (strcasecmp(s, "trust") == 0)
 		*out = AUTH_TYPE_TRUST;
@@ -366,13 +401,15 @@ static bool cf_parse_auth_type(const char *s, int *out, char *msg, size_t len)
 		*out = AUTH_TYPE_SCRAM;
 	else if (strcasecmp(s, "hba") == 0)
 		*out = AUTH_TYPE_HBA;
+	else if (strcasecmp(s, "cert") == 0)
+		*out = AUTH_TYPE_CERT;
 	else if (cf_in_names(refused, CF_ARRAY_SIZE(refused), s)) {
 		cf_msg(msg, len, "value '%s' is not supported yet; refusing to start "
 		       "with weaker security than configured", s);
 		return false;
 	} else {
 		cf_msg(msg, len, "invalid value '%s' (expected trust, any, plain, "
-		       "md5, scram-sha-256 or hba)", s);
+		       "md5, scram-sha-256, hba or cert)", s);
 		return false;
 	}
 	return true;
@@ -468,6 +505,13 @@ static bool cf_set_field(const CfField *f, void *obj, const char *value,
 		return true;
 	case CF_AUTH_TYPE:
 		return cf_parse_auth_type(value, (int *)dst, msg, len);
+	case CF_TLS_MODE:
+		if (!cf_parse_tls_mode(value, (int *)dst)) {
+			cf_msg(msg, len, "invalid value '%s' (expected disable, allow, prefer, "
+			       "require, verify-ca or verify-full)", value);
+			return false;
+		}
+		return true;
 	}
 	cf_msg(msg, len, "internal error: bad field kind");
 	return false;
@@ -518,6 +562,9 @@ static void cf_render_field(const CfField *f, const void *obj, char *buf, size_t
 	case CF_AUTH_TYPE:
 		snprintf(buf, len, "%s", config_auth_type_name(*(const int *)src));
 		return;
+	case CF_TLS_MODE:
+		snprintf(buf, len, "%s", config_tls_mode_name(*(const int *)src));
+		return;
 	}
 	snprintf(buf, len, "?");
 }
@@ -562,6 +609,8 @@ const char *config_auth_type_name(int type)
 		return "scram-sha-256";
 	case AUTH_TYPE_HBA:
 		return "hba";
+	case AUTH_TYPE_CERT:
+		return "cert";
 	default:
 		return "";
 	}
@@ -761,24 +810,6 @@ static bool cf_note(CfParser *p, const char *name)
 
 /* --- [pgbouncer] ---------------------------------------------------- */
 
-/* client_tls_sslmode / server_tls_sslmode: no TLS yet, so only modes that
- * allow a plaintext connection are accepted. */
-static bool cf_tls_sslmode(CfParser *p, const char *key, const char *value)
-{
-	static const char *const strict[] = { "require", "verify-ca", "verify-full" };
-
-	if (strcasecmp(value, "disable") == 0)
-		return true;
-	if (strcasecmp(value, "allow") == 0 || strcasecmp(value, "prefer") == 0)
-		return cf_note(p, key);
-	if (cf_in_names(strict, CF_ARRAY_SIZE(strict), value))
-		return cf_fail(p, key, "value '%s' is not supported yet (TLS is not "
-			       "implemented); refusing to start with weaker security "
-			       "than configured", value);
-	return cf_fail(p, key, "invalid value '%s' (expected disable, allow, prefer, "
-		       "require, verify-ca or verify-full)", value);
-}
-
 /* unix_socket_group narrows who may connect; ignoring it could widen it. */
 static bool cf_unix_socket_group(CfParser *p, const char *key, const char *value)
 {
@@ -794,8 +825,6 @@ static const struct {
 	const char *name;
 	CfSpecialFn fn;
 } cf_special_keys[] = {
-	{ "client_tls_sslmode", cf_tls_sslmode },
-	{ "server_tls_sslmode", cf_tls_sslmode },
 	{ "unix_socket_group", cf_unix_socket_group },
 };
 

@@ -41,7 +41,18 @@ typedef enum AuthType {
 	AUTH_TYPE_MD5,        /* md5, or SCRAM if the stored secret is SCRAM */
 	AUTH_TYPE_SCRAM,      /* scram-sha-256 */
 	AUTH_TYPE_HBA,        /* per connection, from auth_hba_file */
+	AUTH_TYPE_CERT,       /* TLS client certificate: its CN is the user name */
 } AuthType;
+
+/* client_tls_sslmode / server_tls_sslmode (the order matters: stricter later) */
+typedef enum TlsMode {
+	TLS_MODE_DISABLE = 0,
+	TLS_MODE_ALLOW,
+	TLS_MODE_PREFER,
+	TLS_MODE_REQUIRE,
+	TLS_MODE_VERIFY_CA,
+	TLS_MODE_VERIFY_FULL,
+} TlsMode;
 
 #define CF_MAX_BACKENDS 16    /* hosts per database (primary + replicas) */
 
@@ -111,6 +122,21 @@ typedef struct Config {
 	int listen_port;              /* 6432 */
 	int listen_backlog;           /* 128 */
 	char *unix_socket_dir;        /* "/tmp"; "" disables the Unix socket */
+
+	/* TLS (tls.c); sslmodes are TlsMode values, files "" or NULL = none */
+	int client_tls_sslmode;       /* disable */
+	char *client_tls_key_file, *client_tls_cert_file, *client_tls_ca_file;
+	char *client_tls_protocols;   /* "secure" = TLS 1.2 + 1.3 */
+	char *client_tls_ciphers;     /* "default" */
+	char *client_tls13_ciphers;   /* "" = OpenSSL's default suites */
+	char *client_tls_ecdhcurve;   /* "auto" */
+	char *client_tls_dheparams;   /* "auto" */
+	int server_tls_sslmode;       /* prefer */
+	char *server_tls_key_file, *server_tls_cert_file, *server_tls_ca_file;
+	char *server_tls_protocols;   /* "secure" */
+	char *server_tls_ciphers;     /* "default" */
+	char *server_tls13_ciphers;   /* "" */
+
 	int unix_socket_mode;         /* 0777 */
 	int auth_type;                /* AuthType; default md5 */
 	char *auth_file;
@@ -246,7 +272,10 @@ bool config_parse_time(const char *s, usec_t *out);
 
 const char *config_pool_mode_name(int mode);
 
-/* "trust", "any", "plain", "md5", "scram-sha-256", "hba" ("" for anything else). */
+/* "disable" ... "verify-full" ("" for anything else). */
+const char *config_tls_mode_name(int mode);
+
+/* "trust", "any", "plain", "md5", "scram-sha-256", "hba", "cert" ("" for anything else). */
 const char *config_auth_type_name(int type);
 
 #endif

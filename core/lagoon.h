@@ -280,8 +280,8 @@ struct Client {
 	bool is_unix;
 	uint32_t peer_uid;            /* Unix socket peer (getpeereid) */
 	struct sockaddr_storage peer; /* TCP peer address (for hba) */
-	bool tls_active;              /* the connection is encrypted (TLS) */
-	char *tls_peer_cn;            /* the client certificate's CN, NULL when none */
+	bool tls_active;              /* the TLS handshake with this client finished */
+	char *tls_peer_cn;            /* CN of its verified certificate (malloc'd), NULL = none */
 
 	usec_t connect_time;
 	usec_t request_time;          /* last message from the client */

@@ -17,6 +17,7 @@
 #include "monitor.h"
 #include "metrics.h"
 #include "dns.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -175,6 +176,8 @@ static void load_config_or_die(void)
 		die("%s", err);
 	if (!objects_load_hba(lg.cfg, &lg.hba, err, sizeof(err)))
 		die("%s", err);
+	if (!tls_setup(lg.cfg, err, sizeof(err)))
+		die("%s: %s", lg.config_path, err);
 	if (lg.cfg->auth_type != AUTH_TYPE_TRUST && lg.cfg->auth_type != AUTH_TYPE_ANY && !lg.authfile)
 		log_warning("auth_type needs passwords but no auth_file is set: only peer-authenticated "
 		            "admin console logins will succeed");

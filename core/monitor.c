@@ -309,7 +309,8 @@ static bool mon_dns_addr(const Backend *be, char *out, size_t len)
 
 static PGconn *mon_conn_start(const Backend *be)
 {
-	const char *kw[12], *val[12];
+	const char *kw[16], *val[16];
+	int mode = lg.cfg->server_tls_sslmode;
 	char port[16], addr[INET6_ADDRSTRLEN];
 	int n = 0;
 	const char *user = mon_user(be->db);
@@ -333,6 +334,17 @@ static PGconn *mon_conn_start(const Backend *be)
 	kw[n] = "dbname"; val[n++] = dbname;
 	kw[n] = "application_name"; val[n++] = "lagoon_monitor";
 	kw[n] = "gssencmode"; val[n++] = "disable";
+	/* probe the way the pool connects (libpq's "allow" tries plaintext first:
+	 * take prefer, as the pool does) */
+	kw[n] = "sslmode"; val[n++] = mode == TLS_MODE_ALLOW ? "prefer" : config_tls_mode_name(mode);
+	if (lg.cfg->server_tls_ca_file && lg.cfg->server_tls_ca_file[0]) {
+		kw[n] = "sslrootcert"; val[n++] = lg.cfg->server_tls_ca_file;
+	}
+	if (lg.cfg->server_tls_cert_file && lg.cfg->server_tls_cert_file[0] &&
+	    lg.cfg->server_tls_key_file && lg.cfg->server_tls_key_file[0]) {
+		kw[n] = "sslcert"; val[n++] = lg.cfg->server_tls_cert_file;
+		kw[n] = "sslkey"; val[n++] = lg.cfg->server_tls_key_file;
+	}
 	kw[n] = NULL; val[n] = NULL;
 	return PQconnectStartParams(kw, val, 0);
 }

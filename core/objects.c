@@ -20,6 +20,7 @@
 #include "authq.h"
 #include "dns.h"
 #include "hba.h"
+#include "tls.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -718,6 +719,7 @@ void objects_reap(void)
 		varcache_clear(&c->vars);
 		free(c->scram);
 		free(c->auth_secret);
+		free(c->tls_peer_cn);
 		free(c);
 	}
 	while ((n = list_first(&lg.justfree_servers))) {
@@ -1054,6 +1056,20 @@ bool objects_load_hba(const Config *cfg, struct Hba **out, char *err, size_t err
 	return hba_load(cfg->auth_hba_file, out, err, errlen);
 }
 
+/* Every server connection: idle ones close now, the others on release
+ * (server TLS settings changed). */
+static void objects_close_all_servers(void)
+{
+	ListNode *n;
+
+	list_for_each(n, &lg.databases) {
+		Database *db = list_entry(n, Database, node);
+		for (int i = 0; i < db->nbackends; i++)
+			if (db->backends[i])
+				backend_close_servers(db->backends[i]);
+	}
+}
+
 bool lagoon_reload(char *err, size_t errlen)
 {
 	Config *ncfg = NULL;
@@ -1090,14 +1106,26 @@ bool lagoon_reload(char *err, size_t errlen)
 	ncfg->listen_addr = old->listen_addr ? strdup(old->listen_addr) : NULL;
 	free(ncfg->unix_socket_dir);
 	ncfg->unix_socket_dir = old->unix_socket_dir ? strdup(old->unix_socket_dir) : NULL;
-	lg.cfg = ncfg;
-	if (!objects_apply_config(ncfg, err, errlen)) {
-		lg.cfg = old;
+	/* new certificates for new connections; encrypted ones keep theirs */
+	if (!tls_setup(ncfg, err, errlen)) {
+		log_error("reload failed, keeping the old configuration: %s", err);
 		config_free(ncfg);
 		authfile_free(naf);
 		hba_free(nhba);
 		return false;
 	}
+	lg.cfg = ncfg;
+	if (!objects_apply_config(ncfg, err, errlen)) {
+		lg.cfg = old;
+		if (!tls_setup(old, lerr, sizeof(lerr)))
+			log_error("reload: restoring the old TLS settings failed: %s", lerr);
+		config_free(ncfg);
+		authfile_free(naf);
+		hba_free(nhba);
+		return false;
+	}
+	if (tls_server_settings_differ(old, ncfg))
+		objects_close_all_servers();
 	sbuf_set_params((uint32_t)ncfg->pkt_buf, ncfg->sbuf_loopcnt, (uint32_t)ncfg->max_packet_size);
 	authfile_free(lg.authfile);
 	lg.authfile = naf;

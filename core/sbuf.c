@@ -9,6 +9,13 @@
  * is full the rest stays in our buffer, we stop reading (`blocked`) and the
  * peer's event waits for EV_WRITE; when it fires we resume.
  *
+ * TLS: after sbuf_start_tls() every recv/send of this socket goes through
+ * sb_io_recv/sb_io_send, which call tls.c instead of the socket; the
+ * parsing and forwarding above them do not change.  Two things a plain
+ * socket does not have: encrypted bytes waiting in tls.c for the socket
+ * (EV_WRITE is armed for them) and decrypted bytes waiting inside OpenSSL
+ * that no EV_READ announces (sb_update_ev activates the event itself).
+ *
  * Re-entrancy: owner callbacks may close the SBuf (closed is set and the
  * memory stays valid until the owner's deferred free), pause it, or link
  * it to a peer.  Every loop re-checks those flags after a callback.
@@ -16,6 +23,7 @@
 #include "autoconf.h"
 
 #include "sbuf.h"
+#include "tls.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -42,6 +50,33 @@ static void sb_ev_cb(evutil_socket_t fd, short what, void *arg);
 static bool sb_process(SBuf *sb);
 static bool sb_send_pending(SBuf *sb);
 static bool sb_flush_out(SBuf *sb);
+static void sb_handshake(SBuf *sb);
+static void sb_update_ev(SBuf *sb);
+
+/* recv() on sb's socket, through TLS when it has it */
+static ssize_t sb_io_recv(SBuf *sb, void *buf, size_t len)
+{
+	if (sb->tls)
+		return tls_recv(sb->tls, buf, len);
+	return recv(sb->fd, buf, len, 0);
+}
+
+/* send() to sb's socket, through TLS when it has it */
+static ssize_t sb_io_send(SBuf *sb, const void *buf, size_t len)
+{
+	if (sb->tls) {
+		ssize_t n = tls_send(sb->tls, buf, len);
+		if (n > 0 && tls_want_write(sb->tls))
+			sb_update_ev(sb);
+		return n;
+	}
+	return send(sb->fd, buf, len, MSG_NOSIGNAL);
+}
+
+static bool sb_tls_out(const SBuf *sb)
+{
+	return sb->tls && tls_want_write(sb->tls);
+}
 
 void sbuf_set_params(uint32_t bufsize, int loopcnt, uint32_t max_pkt)
 {
@@ -133,24 +168,29 @@ static void sb_update_ev(SBuf *sb)
 		return;
 	if (sb->connecting)
 		want |= EV_WRITE;
+	else if (sb->handshaking)
+		want |= EV_READ | (sb_tls_out(sb) ? EV_WRITE : 0);
 	else {
 		if (sb->reading && !sb->paused && !sb->blocked && !sb->suspended)
 			want |= EV_READ;
-		if (sb->out_pos < sb->out_len || sb->want_write)
+		if (sb->out_pos < sb->out_len || sb->want_write || sb_tls_out(sb))
 			want |= EV_WRITE;
 	}
-	if (want == sb->ev_flags)
-		return;
-	if (sb->ev_flags)
-		event_del(&sb->ev);
-	sb->ev_flags = want;
-	if (!want)
-		return;
-	event_assign(&sb->ev, sb_base, sb->fd, want | EV_PERSIST, sb_ev_cb, sb);
-	event_add(&sb->ev, NULL);
-	/* event_del dropped a pending kick: keep it */
-	if (sb->kicked)
-		event_active(&sb->ev, EV_TIMEOUT, 0);
+	if (want != sb->ev_flags) {
+		if (sb->ev_flags)
+			event_del(&sb->ev);
+		sb->ev_flags = want;
+		if (!want)
+			return;
+		event_assign(&sb->ev, sb_base, sb->fd, want | EV_PERSIST, sb_ev_cb, sb);
+		event_add(&sb->ev, NULL);
+		/* event_del dropped a pending kick: keep it */
+		if (sb->kicked)
+			event_active(&sb->ev, EV_TIMEOUT, 0);
+	}
+	/* bytes OpenSSL already holds: no readiness of the socket will tell */
+	if ((want & EV_READ) && !sb->handshaking && sb->tls && tls_has_pending(sb->tls))
+		event_active(&sb->ev, EV_READ, 0);
 }
 
 static void sb_set_sockopts(int fd, bool tcp)
@@ -212,6 +252,9 @@ void sbuf_close(SBuf *sb)
 	if (sb->ev_flags)
 		event_del(&sb->ev);
 	sb->ev_flags = 0;
+	tls_free(sb->tls);
+	sb->tls = NULL;
+	sb->handshaking = false;
 	if (sb->fd >= 0)
 		close(sb->fd);
 	sb->fd = -1;
@@ -243,6 +286,40 @@ void sbuf_suspend(SBuf *sb, bool on)
 	sb_update_ev(sb);
 }
 
+bool sbuf_start_tls(SBuf *sb, struct Tls *t)
+{
+	if (!t || sb->closed || sb->tls || sb->out_pos < sb->out_len) {
+		tls_free(t);
+		return false;
+	}
+	sb->tls = t;
+	sb->handshaking = true;
+	sb_update_ev(sb);
+	/* the first step runs from the loop: a client's ClientHello goes out
+	 * without waiting for the socket to become readable */
+	sbuf_kick(sb);
+	return true;
+}
+
+/* One handshake step (the socket is ready, or the kick from sbuf_start_tls). */
+static void sb_handshake(SBuf *sb)
+{
+	switch (tls_handshake(sb->tls)) {
+	case TLS_STEP_AGAIN:
+		sb_update_ev(sb);
+		return;
+	case TLS_STEP_FAILED:
+		sb->handshaking = false;
+		sb->event(sb, SBUF_EV_TLS_FAILED);
+		return;
+	case TLS_STEP_DONE:
+		sb->handshaking = false;
+		sb_update_ev(sb);
+		sb->event(sb, SBUF_EV_TLS_READY);
+		return;
+	}
+}
+
 /* Process already-buffered bytes from the event loop, not from the caller's stack. */
 void sbuf_kick(SBuf *sb)
 {
@@ -272,7 +349,7 @@ void sbuf_set_dst(SBuf *sb, SBuf *dst)
 bool sbuf_is_empty(const SBuf *sb)
 {
 	return (!sb->buf || sb->done == sb->recv) && sb->pkt_remain == 0 &&
-		sb->out_pos == sb->out_len;
+		sb->out_pos == sb->out_len && !sb_tls_out(sb);
 }
 
 bool sbuf_forward_pending(const SBuf *sb)
@@ -297,10 +374,10 @@ bool sbuf_send_local(SBuf *sb, const void *data, size_t len)
 
 	if (sb->closed)
 		return false;
-	if (sb->out_pos == sb->out_len && !sb->connecting) {
+	if (sb->out_pos == sb->out_len && !sb->connecting && !sb->handshaking) {
 		sb->out_pos = sb->out_len = 0;
 		while (len > 0) {
-			ssize_t n = send(sb->fd, p, len, MSG_NOSIGNAL);
+			ssize_t n = sb_io_send(sb, p, len);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -334,8 +411,17 @@ bool sbuf_send_local(SBuf *sb, const void *data, size_t len)
 /* Drain the local output queue.  true when it is empty. */
 static bool sb_flush_out(SBuf *sb)
 {
+	if (sb->handshaking)
+		return false;
+	if (sb_tls_out(sb) && !tls_flush(sb->tls)) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return false;
+		sb->out_pos = sb->out_len;
+		sb->event(sb, SBUF_EV_SEND_FAILED);
+		return false;
+	}
 	while (sb->out_pos < sb->out_len) {
-		ssize_t n = send(sb->fd, sb->out + sb->out_pos, sb->out_len - sb->out_pos, MSG_NOSIGNAL);
+		ssize_t n = sb_io_send(sb, sb->out + sb->out_pos, sb->out_len - sb->out_pos);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -369,9 +455,10 @@ static bool sb_send_pending(SBuf *sb)
 			sb->done = sb->parse;
 			break;
 		}
-		if (dst->out_pos < dst->out_len && !sb_flush_out(dst))
+		if ((dst->out_pos < dst->out_len || sb_tls_out(dst) || dst->handshaking) &&
+		    !sb_flush_out(dst))
 			goto blocked;
-		n = send(dst->fd, sb->buf + sb->done, sb->parse - sb->done, MSG_NOSIGNAL);
+		n = sb_io_send(dst, sb->buf + sb->done, sb->parse - sb->done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -451,9 +538,9 @@ bool sbuf_rewrite(SBuf *sb, const SBufMsg *msg, uint32_t cut, const void *data, 
  * SBuf was closed. */
 static bool sb_parse(SBuf *sb)
 {
-	while (!sb->closed && !sb->paused) {
+	while (!sb->closed && !sb->paused && !sb->handshaking) {
 		uint32_t avail = sb->recv - sb->parse;
-		uint32_t hdr = sb->startup ? 4 : 5;
+		uint32_t hdr = sb->one_byte ? 1 : sb->startup ? 4 : 5;
 		uint32_t mlen, total;
 		SBufMsg msg;
 		SBufAction act;
@@ -476,9 +563,15 @@ static bool sb_parse(SBuf *sb)
 		}
 		if (avail < hdr)
 			break;
-		msg.type = sb->startup ? 0 : sb->buf[sb->parse];
-		mlen = wire_be32(sb->buf + sb->parse + (sb->startup ? 0 : 1));
-		total = sb->startup ? mlen : mlen + 1;
+		if (sb->one_byte) {
+			msg.type = sb->buf[sb->parse];
+			mlen = 4;   /* in range: the checks below pass */
+			total = 1;
+		} else {
+			msg.type = sb->startup ? 0 : sb->buf[sb->parse];
+			mlen = wire_be32(sb->buf + sb->parse + (sb->startup ? 0 : 1));
+			total = sb->startup ? mlen : mlen + 1;
+		}
 		msg.len = total;
 		msg.data = sb->buf + sb->parse;
 		msg.avail = avail < total ? avail : total;
@@ -565,7 +658,8 @@ static void sb_read(SBuf *sb)
 		uint32_t room;
 		ssize_t n;
 
-		if (sb->closed || sb->paused || sb->blocked || sb->suspended || !sb->reading)
+		if (sb->closed || sb->paused || sb->blocked || sb->suspended || !sb->reading ||
+		    sb->handshaking)
 			return;
 		if (!sb_get_buf(sb)) {
 			sb->event(sb, SBUF_EV_EOF);
@@ -579,7 +673,7 @@ static void sb_read(SBuf *sb)
 			sb->event(sb, SBUF_EV_EOF);
 			return;
 		}
-		n = recv(sb->fd, sb->buf + sb->recv, room, 0);
+		n = sb_io_recv(sb, sb->buf + sb->recv, room);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -594,9 +688,12 @@ static void sb_read(SBuf *sb)
 		sb->bytes_in += (uint64_t)n;
 		if (!sb_process(sb))
 			return;
-		if ((uint32_t)n < room)
+		if ((uint32_t)n < room && !(sb->tls && tls_has_pending(sb->tls)))
 			return;
 	}
+	/* the loop cap stopped us: what OpenSSL holds needs its own wake-up */
+	if (sb->tls)
+		sb_update_ev(sb);
 }
 
 static void sb_connected(SBuf *sb)
@@ -645,6 +742,11 @@ static void sb_ev_cb(evutil_socket_t fd, short what, void *arg)
 	if (sb->connecting) {
 		if (what & EV_WRITE)
 			sb_connected(sb);
+		return;
+	}
+	if (sb->handshaking) {
+		sb->kicked = false;
+		sb_handshake(sb);
 		return;
 	}
 	if (what & EV_WRITE) {

@@ -28,6 +28,7 @@
 #include <event2/event_struct.h>
 
 typedef struct SBuf SBuf;
+struct Tls;
 
 /* What the protocol callback decides for one message. */
 typedef enum SBufAction {
@@ -56,6 +57,8 @@ typedef enum SBufEvent {
 	SBUF_EV_CONNECTED,   /* outgoing connect finished */
 	SBUF_EV_CONNECT_FAILED,
 	SBUF_EV_SEND_FAILED, /* writing to this socket failed: close the owner */
+	SBUF_EV_TLS_READY,   /* sbuf_start_tls: the handshake finished */
+	SBUF_EV_TLS_FAILED,  /* sbuf_start_tls: it failed (tls_error(sb->tls) says why) */
 } SBufEvent;
 
 typedef SBufAction (*sbuf_proto_fn)(SBuf *sb, const SBufMsg *msg);
@@ -73,6 +76,9 @@ struct SBuf {
 	bool in_callback;
 	bool want_write;     /* a peer's forwarded data waits for us to drain */
 	bool kicked;         /* a kick (event_active) is pending */
+	bool one_byte;       /* the next "message" is one byte (the answer to an SSLRequest) */
+	bool handshaking;    /* TLS handshake running: no reads or writes of data */
+	struct Tls *tls;     /* all I/O goes through TLS (owned); NULL = plain socket */
 	struct event ev;     /* read/write interest on fd */
 	short ev_flags;      /* flags ev is armed with (0 = not armed) */
 	SBuf *dst;           /* where forwarded bytes go (the linked peer) */
@@ -140,6 +146,12 @@ bool sbuf_forward_pending(const SBuf *sb);
 bool sbuf_output_pending(const SBuf *sb);
 /* bytes held unparsed (e.g. a waiting client's first query) */
 uint32_t sbuf_unparsed(const SBuf *sb);
+/* Switch the socket to TLS (t is owned from now on, freed by sbuf_close;
+ * t may be NULL) and run the handshake from the event loop:
+ * SBUF_EV_TLS_READY or _TLS_FAILED follows.  false (t freed) when t is
+ * NULL or locally made bytes still wait to go out in plaintext.  The
+ * caller makes sure no unread bytes follow the SSL answer/request. */
+bool sbuf_start_tls(SBuf *sb, struct Tls *t) __attribute__((warn_unused_result));
 /* Process what is already buffered (after a pause ends). */
 void sbuf_kick(SBuf *sb);
 

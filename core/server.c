@@ -1,7 +1,8 @@
 /*
  * server.c - the server-side protocol state machine.
  *
- *   server_launch -> SV_LOGIN: connect, StartupMessage, authentication as
+ *   server_launch -> SV_LOGIN: connect, SSLRequest and TLS handshake
+ *   (server_tls_sslmode, TCP only), StartupMessage, authentication as
  *   the pool's user (trust, cleartext, md5, SCRAM-SHA-256), ParameterStatus
  *   captured for the pool's welcome, optional connect_query -> SV_IDLE.
  *
@@ -26,6 +27,7 @@
 #include "dns.h"
 #include "prepare.h"
 #include "wire.h"
+#include "tls.h"
 
 #include <netdb.h>
 #include <stdarg.h>
@@ -255,6 +257,8 @@ void server_close(Server *s, const char *fmt, ...)
 
 static void server_fetch_commit_lsn(Server *s);
 static void server_send_startup(Server *s);
+static void server_connected(Server *s);
+static void server_auth_fail(Server *s, const char *why);
 
 bool server_is_clean(const Server *s)
 {
@@ -269,8 +273,19 @@ static void server_event(SBuf *sb, SBufEvent ev)
 	lg.now = get_time_usec();
 	switch (ev) {
 	case SBUF_EV_CONNECTED:
+		server_connected(s);
+		break;
+	case SBUF_EV_TLS_READY:
+		slog_msg(LOG_LVL_DEBUG, s, "TLS established: %s", tls_info(s->sbuf.tls));
 		server_send_startup(s);
 		break;
+	case SBUF_EV_TLS_FAILED: {
+		char why[256];
+		snprintf(why, sizeof(why), "%s", tls_error(s->sbuf.tls));
+		server_login_failed(s, why);
+		server_close(s, "%s", why);
+		break;
+	}
 	case SBUF_EV_CONNECT_FAILED:
 		if (server_try_next_address(s))
 			break;
@@ -334,6 +349,47 @@ static void server_send_startup(Server *s)
 	pkt_startup(&p, kv);
 	(void)server_send_pkt(s, &p);
 	pkt_free(&p);
+}
+
+/* TCP connected: ask for TLS first unless server_tls_sslmode = disable
+ * (Unix sockets never use TLS, as with PgBouncer and libpq). */
+static void server_connected(Server *s)
+{
+	static const uint8_t ssl_request[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+	const char *host = s->backend->host;
+
+	if (lg.cfg->server_tls_sslmode == TLS_MODE_DISABLE || !host[0] || host[0] == '/') {
+		server_send_startup(s);
+		return;
+	}
+	s->sbuf.one_byte = true;
+	if (!sbuf_send_local(&s->sbuf, ssl_request, sizeof(ssl_request)))
+		server_close(s, "write to server failed");
+}
+
+/* The one-byte answer to our SSLRequest. */
+static SBufAction server_ssl_answer(Server *s, const SBufMsg *msg)
+{
+	int mode = lg.cfg->server_tls_sslmode;
+
+	s->sbuf.one_byte = false;
+	lg.now = get_time_usec();
+	if (msg->next_avail > 0) {
+		server_auth_fail(s, "server sent unencrypted data after its answer to the SSL request");
+	} else if (msg->type == 'S') {
+		if (!sbuf_start_tls(&s->sbuf, tls_new_connect(s->sbuf.fd, s->backend->host, mode)))
+			server_auth_fail(s, "could not start TLS with the server");
+	} else if (msg->type == 'N' && mode < TLS_MODE_REQUIRE) {
+		server_send_startup(s);
+	} else if (msg->type == 'N') {
+		char why[160];
+		snprintf(why, sizeof(why), "server does not support TLS (server_tls_sslmode = %s)",
+		         config_tls_mode_name(mode));
+		server_auth_fail(s, why);
+	} else {
+		server_auth_fail(s, "server sent an invalid answer to the SSL request");
+	}
+	return s->state == SV_JUSTFREE ? SBUF_STOP : SBUF_SKIP;
 }
 
 /* The password lagoon logs in with: the db line's, else the auth_file's. */
@@ -1161,6 +1217,8 @@ static SBufAction server_proto(SBuf *sb, const SBufMsg *msg)
 {
 	Server *s = (Server *)sb;
 
+	if (s->sbuf.one_byte)
+		return server_ssl_answer(s, msg);
 	if (msg->bad) {
 		server_close(s, "invalid message length from server");
 		return SBUF_STOP;
