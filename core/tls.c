@@ -170,9 +170,24 @@ static SSL_CTX *tls_ctx_new(bool server_role, char *err, size_t errlen)
 	return ctx;
 }
 
+/* A file the context needs: name the setting and the system's reason. */
+static bool tls_readable(const char *key, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		fclose(f);
+		return true;
+	}
+	snprintf(err, errlen, "key '%s': cannot open '%s': %s", key, path, strerror(errno));
+	return false;
+}
+
 static bool tls_load_pair(SSL_CTX *ctx, const char *kkey, const char *keyf, const char *ckey,
                           const char *certf, char *err, size_t errlen)
 {
+	if (!tls_readable(ckey, certf, err, errlen) || !tls_readable(kkey, keyf, err, errlen))
+		return false;
 	if (!SSL_CTX_use_certificate_chain_file(ctx, certf))
 		return tls_fail(err, errlen, "key '%s': cannot load certificate '%s': %s", ckey, certf);
 	if (!SSL_CTX_use_PrivateKey_file(ctx, keyf, SSL_FILETYPE_PEM))
@@ -241,7 +256,10 @@ static bool tls_client_ctx_build(const struct Config *cfg, SSL_CTX **out, char *
 	    !tls_key_exchange(ctx, cfg, err, errlen))
 		goto fail;
 	if (tls_set(cfg->client_tls_ca_file)) {
-		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->client_tls_ca_file);
+		STACK_OF(X509_NAME) *names;
+		if (!tls_readable("client_tls_ca_file", cfg->client_tls_ca_file, err, errlen))
+			goto fail;
+		names = SSL_load_client_CA_file(cfg->client_tls_ca_file);
 		if (!SSL_CTX_load_verify_locations(ctx, cfg->client_tls_ca_file, NULL) || !names) {
 			sk_X509_NAME_pop_free(names, X509_NAME_free);
 			(void)tls_fail(err, errlen, "key '%s': cannot load CA file '%s': %s",
@@ -285,6 +303,8 @@ static bool tls_server_ctx_build(const struct Config *cfg, SSL_CTX **out, char *
 	                 err, errlen))
 		goto fail;
 	if (tls_set(cfg->server_tls_ca_file)) {
+		if (!tls_readable("server_tls_ca_file", cfg->server_tls_ca_file, err, errlen))
+			goto fail;
 		if (!SSL_CTX_load_verify_locations(ctx, cfg->server_tls_ca_file, NULL)) {
 			(void)tls_fail(err, errlen, "key '%s': cannot load CA file '%s': %s",
 			               "server_tls_ca_file", cfg->server_tls_ca_file);
