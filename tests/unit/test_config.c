@@ -6,6 +6,7 @@
  * one sits next to the line numbers it asserts.
  */
 #include "config.h"
+#include "tls.h"
 #include "tap/tap.h"
 
 #include <stdio.h>
@@ -152,7 +153,9 @@ static void test_full_settings(const Config *cfg)
 	ok(!config_list_contains(cfg->admin_users, "roo"), "no prefix match in lists");
 	ok(config_list_contains(cfg->ignore_startup_parameters, "search_path"),
 	   "ignore_startup_parameters list");
-	is_str("job_name, tcp_user_timeout, server_tls_sslmode, "
+	ok(cfg->client_tls_sslmode == TLS_MODE_DISABLE && cfg->server_tls_sslmode == TLS_MODE_PREFER,
+	   "client_tls_sslmode disable, server_tls_sslmode prefer");
+	is_str("job_name, tcp_user_timeout, "
 	       "[databases] load_balance_hosts, [users] max_user_client_connections, [peers]",
 	       cfg->unimplemented, "unimplemented keys, deduplicated, in order");
 }
@@ -321,9 +324,9 @@ static void test_errors(void)
 	      "t.ini:3: key 'auth_type'", "expected trust");
 	fails("auth_type ldap refused", "[pgbouncer]\nauth_type = ldap\n",
 	      "t.ini:2: key 'auth_type'", "weaker security");
-	fails("server_tls_sslmode verify-full refused",
-	      "[pgbouncer]\nserver_tls_sslmode = verify-full\n",
-	      "t.ini:2: key 'server_tls_sslmode'", "TLS is not implemented");
+	fails("bad server_tls_sslmode",
+	      "[pgbouncer]\nserver_tls_sslmode = verify-everything\n",
+	      "t.ini:2: key 'server_tls_sslmode'", "expected disable, allow, prefer, require, verify-ca or verify-full");
 	fails("unix_socket_group refused", "[pgbouncer]\nunix_socket_group = pg\n",
 	      "t.ini:2: key 'unix_socket_group'", "not supported yet");
 }
@@ -334,11 +337,21 @@ static void test_file_errors(void)
 	Config *cfg = NULL;
 	bool loaded;
 
+	/* the file parses; the TLS setup refuses require without key and certificate */
 	loaded = config_load(data_path("tls_require.ini"), &cfg, err, sizeof(err));
-	ok(!loaded && strstr(err, "tls_require.ini:3: key 'client_tls_sslmode': value 'require' "
-			     "is not supported yet (TLS is not implemented); refusing to start "
-			     "with weaker security than configured") != NULL,
-	   "client_tls_sslmode=require refused: %s", err);
+	ok(loaded && cfg->client_tls_sslmode == TLS_MODE_REQUIRE, "client_tls_sslmode=require parses: %s", err);
+	if (loaded) {
+		ok(!tls_setup(cfg, err, sizeof(err)) &&
+		   strstr(err, "key 'client_tls_sslmode': 'require' needs client_tls_key_file and "
+		          "client_tls_cert_file") != NULL,
+		   "client_tls_sslmode=require without key/cert refused: %s", err);
+		cfg->auth_type = AUTH_TYPE_CERT;
+		cfg->client_tls_sslmode = TLS_MODE_DISABLE;
+		ok(!tls_setup(cfg, err, sizeof(err)) && strstr(err, "auth_type") && strstr(err, "client_tls_ca_file"),
+		   "auth_type=cert without client TLS refused: %s", err);
+		config_free(cfg);
+		cfg = NULL;
+	}
 	loaded = config_load(data_path("missing_include.ini"), &cfg, err, sizeof(err));
 	ok(!loaded && strstr(err, "missing_include.ini:3:") && strstr(err, "does-not-exist.ini"),
 	   "missing include names includer, line and file: %s", err);
