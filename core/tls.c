@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <strings.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -518,6 +519,7 @@ ssize_t tls_recv(Tls *t, void *buf, size_t len)
 	int r, e;
 
 	ERR_clear_error();
+	errno = 0;   /* SSL_ERROR_SYSCALL with errno 0 is an EOF */
 	r = SSL_read(t->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
 	if (r > 0)
 		return r;
