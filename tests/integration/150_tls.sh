@@ -156,7 +156,7 @@ client_tls_sslmode = require
 client_tls_key_file = $CERTS/a-server.key
 client_tls_cert_file = $CERTS/a-server.crt
 EOF
-out=$("$LG_BIN" "$LG_DIR/bad.ini" 2>&1); rc=$?
+out=$(timeout 20 "$LG_BIN" "$LG_DIR/bad.ini" 2>&1); rc=$?
 isnt "$rc" 0 "auth_type = cert without client_tls_ca_file does not start"
 like "$out" "client_tls_ca_file" "... and says what is missing"
 
