@@ -1637,6 +1637,12 @@ static bool admin_cmd_set(AdminCtx *ctx)
 		return admin_fail(ctx, "22001", "value too long");
 	if (!config_set(lg.cfg, key, ctx->tok[3].s, err, sizeof(err)))
 		return admin_fail(ctx, "22023", "%s", err);
+	/* a TLS setting takes effect now, or not at all */
+	if (strstr(key, "_tls") && !tls_setup(lg.cfg, err, sizeof(err))) {
+		char ignore[ADMIN_ERR_MAX];
+		(void)config_set(lg.cfg, key, probe, ignore, sizeof(ignore));
+		return admin_fail(ctx, "22023", "%s", err);
+	}
 	clog_msg(LOG_LVL_LOG, ctx->c, "admin: SET %s", key);
 	return admin_done(ctx, "SET");
 }

@@ -601,7 +601,9 @@ bool tls_want_write(const Tls *t)
 
 bool tls_has_pending(const Tls *t)
 {
-	return t->done && SSL_has_pending(t->ssl);
+	/* decrypted bytes of a record read only in part; a record still
+	 * arriving is announced by the socket (no read-ahead) */
+	return t->done && SSL_pending(t->ssl) > 0;
 }
 
 const char *tls_info(const Tls *t)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 150_tls: TLS on both sides, with a test CA and certificates made here by
+# 170_tls: TLS on both sides, with a test CA and certificates made here by
 # the openssl command.
 #
 # Client side (shared cluster; lagoon with client_tls_sslmode = require):
@@ -170,6 +170,9 @@ lg_start srvtls "server_tls_sslmode = verify-ca
 server_tls_ca_file = $CERTS/a-ca.crt
 server_tls_key_file = $CERTS/a-app.key
 server_tls_cert_file = $CERTS/a-app.crt
+client_tls_sslmode = prefer
+client_tls_key_file = $CERTS/a-server.key
+client_tls_cert_file = $CERTS/a-server.crt
 monitor_interval = 200
 query_wait_timeout = 5
 plugin_dir = $LG_DIR/plugins" || bail "pooler with server TLS did not start"
@@ -193,6 +196,18 @@ for i in $(seq 1 12); do
 done
 like "$seen" "($Q1|$Q2)\|t\|/CN=app" "verify-ca: reads on a replica run over TLS too (pg_stat_ssl on the replica)"
 unlike "$seen" "\|f\|" "no server connection of lagoon is unencrypted"
+
+# big COPY out and in, TLS on both sides, byte for byte
+copy_out="copy (select i, repeat(md5(i::text), 20) from generate_series(1, 20000) i) to stdout"
+want=$("$PSQL" -X -At -h 127.0.0.1 -p "$Q0" -U postgres -d postgres -c "$copy_out" | sha256sum)
+got=$(TLS_DB=pc tls_psql "$VERIFY_A" -c "$copy_out" | sha256sum)
+is "$got" "$want" "a 13 MB COPY out through TLS on both sides arrives byte for byte"
+"$PSQL" -X -At -h 127.0.0.1 -p "$Q0" -U postgres -d postgres -c "$copy_out" > "$LG_DIR/copy.tsv"
+out=$(TLS_DB=pc tls_psql "$VERIFY_A" -c "create table tls_copy (i int, t text)" \
+      -c "\\copy tls_copy from '$LG_DIR/copy.tsv'" \
+      -c "begin" -c "select count(*), md5(string_agg(t, ',' order by i)) = (select md5(string_agg(repeat(md5(i::text), 20), ',' order by i)) from generate_series(1, 20000) i) from tls_copy" \
+      -c "commit" -c "drop table tls_copy" 2>&1)
+is "$out" $'20000|t' "a 13 MB COPY in through TLS on both sides stores every row intact"
 tlscol=$(lg_show_col "SHOW SERVERS" tls database pc | head -n 1)
 like "$tlscol" '^TLSv1\.[23]/' "SHOW SERVERS shows the server connection's TLS ($tlscol)"
 
