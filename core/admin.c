@@ -1640,7 +1640,8 @@ static bool admin_cmd_set(AdminCtx *ctx)
 	/* a TLS setting takes effect now, or not at all */
 	if (strstr(key, "_tls") && !tls_setup(lg.cfg, err, sizeof(err))) {
 		char ignore[ADMIN_ERR_MAX];
-		(void)config_set(lg.cfg, key, probe, ignore, sizeof(ignore));
+		if (!config_set(lg.cfg, key, probe, ignore, sizeof(ignore)))
+			log_warning("SET %s: could not restore the old value: %s", key, ignore);
 		return admin_fail(ctx, "22023", "%s", err);
 	}
 	clog_msg(LOG_LVL_LOG, ctx->c, "admin: SET %s", key);

@@ -124,6 +124,15 @@ isnt "$rc" 0 "RELOAD with a missing client_tls_key_file fails"
 like "$out" "client_tls_key_file" "... naming the setting"
 out=$(tls_psql "$VERIFY_B" -c "select 'still'" 2>&1)
 is "$out" "still" "... and the pooler keeps serving TLS with the certificate it had"
+out=$(tadmin "SET client_tls_cert_file = '$CERTS/missing.crt'" 2>&1); rc=$?
+isnt "$rc" 0 "admin SET of a missing client_tls_cert_file fails"
+is "$(tshow "SHOW CONFIG" value key client_tls_cert_file)" "$CERTS/lg.crt" "... and leaves the setting as it was"
+out=$(tadmin "SET client_tls_protocols = 'tlsv1.3'" 2>&1); rc=$?
+is "$rc" 0 "admin SET client_tls_protocols = tlsv1.3 succeeds" || diag "$out"
+out=$(tls_psql "$VERIFY_B ssl_max_protocol_version=TLSv1.2" -c "select 1" 2>&1); rc=$?
+isnt "$rc" 0 "... and a client limited to TLS 1.2 is refused"
+out=$(tls_psql "$VERIFY_B" -c "select 'v13'" 2>&1)
+is "$out" "v13" "... while TLS 1.3 clients connect"
 
 # ---- certificate authentication ----------------------------------------------
 lg_start certauth "auth_type = cert
