@@ -35,6 +35,11 @@ BEGIN
 END \$\$;
 REVOKE ALL ON FUNCTION public.aq_lookup(text) FROM public;
 GRANT EXECUTE ON FUNCTION public.aq_lookup(text) TO $AQAUTH;" || bail "cannot create the lookup function"
+# (step 5 logs in on replica 1: wait until it has replayed the new roles)
+for ((i = 0; i < 600; i++)); do
+    [[ "$(lg_pg 1 -c "select count(*) from pg_roles where rolname = '$U1'" 2>/dev/null)" == 1 ]] && break
+    sleep 0.1
+done
 calls() { lg_pg 0 -d "$AQDB" -c "select count(*) from public.aq_log where usename = '$1'"; }
 is "$(lg_pg 0 -c "select rolpassword like 'SCRAM-SHA-256\$%' from pg_authid where rolname = '$U1'")" t \
     "the looked-up user has a SCRAM secret on the server"
