@@ -2,12 +2,21 @@
  * listen.c - the listening sockets: TCP on listen_addr:listen_port (IPv4
  * and IPv6) and the Unix socket .s.PGSQL.<port> in unix_socket_dir.
  * Accepted sockets become clients (client.c).
+ *
+ * Out of file descriptors (EMFILE/ENFILE), a level-triggered listener
+ * would wake the loop again at once, forever, and the clients in the
+ * backlog would wait without an answer.  So one spare descriptor is kept
+ * open: it is given up to accept the next client, which is told why
+ * (53300) and closed, then taken back.  Without a spare, the listener
+ * backs off for LISTEN_BACKOFF_MS.  Either way one warning per
+ * LISTEN_WARN_EVERY_S, with the count of refused clients.
  */
 #include "autoconf.h"
 
 #include "listen.h"
 #include "client.h"
 #include "log.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,10 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 #define MAX_LISTENERS 16
+#define LISTEN_BACKOFF_MS 100
+#define LISTEN_WARN_EVERY_S 10
 
 typedef struct Listener {
 	int fd;
@@ -31,6 +43,64 @@ typedef struct Listener {
 
 static Listener listeners[MAX_LISTENERS];
 static int nlisteners;
+static int spare_fd = -1;        /* given up to refuse a client when out of fds */
+static uint64_t shed_count;      /* clients refused since the last warning */
+static usec_t shed_warned;       /* when that warning was logged */
+
+static void listen_rearm_cb(evutil_socket_t fd, short what, void *arg);
+static bool listen_shed(Listener *l, int err);
+
+static void listen_rearm_cb(evutil_socket_t fd, short what, void *arg)
+{
+	Listener *l = arg;
+
+	(void)fd; (void)what;
+	if (l->armed && l->fd >= 0)
+		event_add(&l->ev, NULL);
+}
+
+/*
+ * accept() failed with err (EMFILE or ENFILE): refuse the next client on
+ * the spare descriptor, or stop listening for a moment.  False when the
+ * accept loop must stop.
+ */
+static bool listen_shed(Listener *l, int err)
+{
+	struct timeval tv = { 0, LISTEN_BACKOFF_MS * 1000 };
+	uint8_t junk[1024], mem[160];
+	PktBuf pkt;
+	int cfd = -1;
+
+	if (spare_fd >= 0) {
+		close(spare_fd);
+		cfd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd >= 0) {
+			pkt_init(&pkt, mem, sizeof(mem));
+			pkt_error(&pkt, "FATAL", "53300", "no more connections allowed (out of file descriptors)");
+			/* read what the client sent, so that close() sends FIN, not RST */
+			(void)recv(cfd, junk, sizeof(junk), MSG_DONTWAIT);
+			if (!pkt.failed)
+				(void)send(cfd, pkt.buf, pkt.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+			pkt_free(&pkt);
+			close(cfd);
+			shed_count++;
+		}
+		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if (lg.now - shed_warned >= (usec_t)LISTEN_WARN_EVERY_S * 1000000) {
+		log_warning("accept() failed: %s; %llu client(s) refused since the last report "
+		            "(raise the limit on open files, or lower max_client_conn)",
+		            strerror(err), (unsigned long long)shed_count);
+		shed_warned = lg.now;
+		shed_count = 0;
+	}
+	if (cfd >= 0)
+		return true;
+	/* no spare, or nothing to accept on it: wait instead of spinning */
+	event_del(&l->ev);
+	(void)event_base_once(lg.base, -1, EV_TIMEOUT, listen_rearm_cb, l, &tv);
+	return false;
+}
 
 static void listen_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -43,9 +113,13 @@ static void listen_accept_cb(evutil_socket_t fd, short what, void *arg)
 		socklen_t len = sizeof(ss);
 		int cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE) {
+				if (listen_shed(l, errno))
+					continue;
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			           errno != ECONNABORTED) {
 				log_warning("accept() failed: %s", strerror(errno));
+			}
 			return;
 		}
 		if (l->is_unix) {
@@ -163,6 +237,8 @@ static bool listen_unix(const Config *cfg, char *err, size_t errlen)
 
 bool listen_start(const Config *cfg, char *err, size_t errlen)
 {
+	if (spare_fd < 0)
+		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (cfg->listen_addr && cfg->listen_addr[0]) {
 		char *list = strdup(cfg->listen_addr), *save = NULL, *tok;
 		if (!list)
