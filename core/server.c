@@ -657,6 +657,10 @@ bool server_link(Server *s, Client *c)
 	s->link_time = lg.now;
 	s->txn_done = false;
 	c->xact_start = lg.now;
+	/* query_timeout counts from here: the SET sent below is pending on the
+	 * client's behalf before its own message is forwarded (a fresh client's
+	 * query_start was 0, an idle one's was its last query) */
+	c->query_start = lg.now;
 	s->backend->xact_routed++;
 	s->pool->be[s->backend->index].xact_count++;
 	sbuf_set_dst(&c->sbuf, &s->sbuf);
