@@ -17,6 +17,8 @@
 #   LAGOON_TEST_PGPORT  primary's port of the shared cluster (default 25432;
 #                       replicas use the next two ports)
 #   LAGOON_TEST_KEEP=1  keep the per-test directory after a run
+#   LAGOON_TEST_STOP_WAIT  seconds a pooler gets to exit after SIGTERM before
+#                       SIGKILL (default 5; tests/valgrind.sh gives more)
 #
 # The shared cluster stays up after the tests; stop it with
 #   tests/pgcluster.sh destroy /tmp/lagoon-test-$(id -u)/cluster
@@ -387,7 +389,9 @@ lg_stop_quiet() {
         kill -TERM "$pid" 2>/dev/null
         for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -TERM "$pid" 2>/dev/null
-        for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for ((i = 0; i < ${LAGOON_TEST_STOP_WAIT:-5} * 10; i++)); do
+            kill -0 "$pid" 2>/dev/null || break; sleep 0.1
+        done
         kill -KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null || true
