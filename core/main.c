@@ -33,7 +33,7 @@
 
 static struct event *ev_janitor;
 static struct event *ev_sig[6];
-static const char *pidfile_written;
+static char *pidfile_written;   /* our own copy: a RELOAD frees the config's strings */
 
 static void usage(FILE *out)
 {
@@ -137,7 +137,9 @@ static void write_pidfile(const char *path)
 	if (write(fd, buf, (size_t)n) != n)
 		die("cannot write pidfile %s: %s", path, strerror(errno));
 	close(fd);
-	pidfile_written = path;
+	pidfile_written = strdup(path);
+	if (!pidfile_written)
+		die("out of memory");
 }
 
 static void daemonize(void)
@@ -282,6 +284,7 @@ int main(int argc, char **argv)
 	listen_stop_all();
 	if (pidfile_written)
 		(void)unlink(pidfile_written);
+	free(pidfile_written);
 	log_info("%s exiting", PACKAGE_NAME);
 	return 0;
 }
