@@ -152,11 +152,10 @@ is "$(lg_admin RELOAD 2>&1; echo $?)" 0 "reload: the repaired file reloads"
 # ---- the load's verdict --------------------------------------------------------
 wait "$load_pid"; rc=$?
 is "$rc" 0 "pgbench under all of this exits 0" || diag_file "$LG_DIR/load.out" 20
-failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$LG_DIR/load.out")
-done_=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$LG_DIR/load.out")
-is "${failed:-?}" 0 "pgbench: zero failed transactions"
-cmp_ok "${done_:-0}" -gt 100 "pgbench: transactions were processed (${done_:-none})"
-is "$(rows_with load)" "${done_:-?}" "pgbench: every acknowledged transaction's row is on the primary, none twice"
+lg_bench_counts "$LG_DIR/load.out"
+is "$BENCH_FAILED" 0 "pgbench: zero failed transactions"
+cmp_ok "$BENCH_N" -gt 100 "pgbench: transactions were processed ($BENCH_N)"
+is "$(rows_with load)" "$BENCH_N" "pgbench: every acknowledged transaction's row is on the primary, none twice"
 cmp_ok "$(lg_server_count fc)" -le 2 "the pool holds at most its 2 server connections (no leak)" || lg_admin_hdr "SHOW SERVERS"
 diag "faults injected and survived: $faults"
 lg_alive; ok $? "the pooler is still running"

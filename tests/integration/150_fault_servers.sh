@@ -134,7 +134,7 @@ cmp_ok "$e" -le 3 "A: at most a few reads (those in flight on Q2) failed ($e)"
 unlike "$(in_ reads "$tA" "$tAdown" | grep ' ERR ' | grep -v -E 'ERROR|FATAL|server|connection')" '.' "A: ... with a clear error" \
     || diag "$(in_ reads "$tA" "$tAdown" | grep ' ERR ')"
 is "$(n_err writes "$tA" "$tA2")" 0 "A: writes were not disturbed"
-wait "$bench_pid"; diag "A: pgbench: $(grep -E 'actually processed|failed' "$LG_DIR/bench-A.out" | tr '\n' ' ')"
+wait "$bench_pid"; lg_bench_counts "$LG_DIR/bench-A.out"; diag "A: pgbench: $BENCH_N transactions, $BENCH_FAILED failed"
 pc_start_node 2; ok $? "A: Q2 restarted"
 lg_wait_for '[[ $(be $Q2 state) == up ]]' 15
 tAup=$(now_ms)
@@ -179,7 +179,7 @@ lg_wait_for '[[ $(be $Q0 state) == up && $(be $Q0 is_write_target) == yes ]]' 20
 ok $? "B: after SIGCONT Q0 is up and the write target again"
 lg_wait_for "(( \$(n_ok writes $tBc 99999999999999) >= 3 ))" 20
 ok $? "B: writes resume after SIGCONT"
-wait "$bench_pid"; diag "B: pgbench: $(grep -E 'actually processed|failed' "$LG_DIR/bench-B.out" | tr '\n' ' ')"
+wait "$bench_pid"; lg_bench_counts "$LG_DIR/bench-B.out"; diag "B: pgbench: $BENCH_N transactions, $BENCH_FAILED failed"
 
 # ============================ C. kill -9 of the primary, promotion ============
 bench C 14
@@ -201,7 +201,7 @@ ok $? "C: writes resume on the new primary"
 tC2=$(now_ms)
 touch "$LG_DIR/stop"
 wait "$reads_pid" "$writes_pid" "$bench_pid"
-diag "C: pgbench: $(grep -E 'actually processed|failed' "$LG_DIR/bench-C.out" | tr '\n' ' ')"
+lg_bench_counts "$LG_DIR/bench-C.out"; diag "C: pgbench: $BENCH_N transactions, $BENCH_FAILED failed"
 slow=$(slowest writes "$tC" "$tC2")
 cmp_ok "$slow" -le $(( (QWT + 8) * 1000 )) "C: no write waited beyond query_wait_timeout + a margin (slowest ${slow} ms)"
 slow=$(slowest reads "$tC" "$tC2")

@@ -68,11 +68,10 @@ for db in gb ar; do
     pid_var=load_$db
     wait "${!pid_var}"; rc=$?
     out=$LG_DIR/load-$db.out
-    failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")
-    n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
-    is "$rc/${failed:-?}" 0/0 "$db: pgbench with writes and reads under the bad plugin: exit 0, 0 failed (${n:-?} transactions)" \
+    lg_bench_counts "$out"
+    is "$rc/$BENCH_FAILED" 0/0 "$db: pgbench with writes and reads under the bad plugin: exit 0, 0 failed ($BENCH_N transactions)" \
         || diag_file "$out" 15
-    cmp_ok "${n:-0}" -ge 100 "$db: transactions were processed (${n:-0})"
+    cmp_ok "$BENCH_N" -ge 100 "$db: transactions were processed ($BENCH_N)"
 done
 
 # ---- the servers' view ----------------------------------------------------------

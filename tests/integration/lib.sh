@@ -530,6 +530,14 @@ lg_ryw_on() {
     local n; n=$(tr ',' '\n' <<<"$R_ports" | awk -F: -v p="$1" '$1 == p { print $2 }'); echo "${n:-0}"
 }
 
+# lg_bench_counts FILE: sets BENCH_N (transactions processed) and BENCH_FAILED
+# (failed transactions) from a pgbench output, "?" when absent
+lg_bench_counts() {
+    BENCH_N=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$1")
+    BENCH_FAILED=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$1")
+    BENCH_N=${BENCH_N:-?}; BENCH_FAILED=${BENCH_FAILED:-?}
+}
+
 # lg_wait_for CMD [TIMEOUT_S]: until CMD succeeds (polled every 0.1 s)
 lg_wait_for() {
     local deadline=$((SECONDS + ${2:-10}))
