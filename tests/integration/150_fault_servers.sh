@@ -27,7 +27,7 @@ lg_tmpdir
 lg_private_cluster_start
 
 QWT=10   # query_wait_timeout
-QT=4     # query_timeout
+QT=6     # query_timeout
 SCT=3    # server_connect_timeout
 PLUGDIR=$LG_DIR/plugins
 mkdir -p "$PLUGDIR"
@@ -144,9 +144,9 @@ ok $? "A: Q2 serves reads again"
 # ============================ B. SIGSTOP of the primary Q0 ====================
 bench B 14
 PGPASSWORD=app_pass "$PSQL" -X -At -h 127.0.0.1 -p "$LG_PORT" -U app -d pc \
-    -c "/* lagoon:primary */ select pg_sleep(2.5), 'slept'" > "$LG_DIR/B-inflight.out" 2>&1 &
+    -c "/* lagoon:primary */ select pg_sleep(5), 'slept'" > "$LG_DIR/B-inflight.out" 2>&1 &
 inflight=$!
-lg_wait_for "[[ \$(q $Q0 -c \"select count(*) from pg_stat_activity where query like '%pg_sleep(2.5)%' and pid <> pg_backend_pid()\") == 1 ]]" 10
+lg_wait_for "[[ \$(q $Q0 -c \"select count(*) from pg_stat_activity where query like '%pg_sleep(5)%' and pid <> pg_backend_pid()\") == 1 ]]" 10
 tB=$(now_ms)
 frozen_pids=$(node_pids 0)
 kill -STOP $frozen_pids; ok $? "B: the primary Q0 frozen (SIGSTOP, postmaster and children)"
