@@ -6,7 +6,7 @@
 #
 # Each TEST (default: a representative set of tests/integration scripts:
 # plain queries, pgbench, COPY, cancel, bad input, auth, RELOAD, parameters,
-# routing, the client faults) runs with LAGOON_BIN set to a wrapper that
+# routing, metrics) runs with LAGOON_BIN set to a wrapper that
 # starts lagoon under valgrind (--leak-check=full).  One valgrind log per
 # lagoon process goes to $VG_DIR (default a fresh temporary directory,
 # kept).  At the end: the tests' TAP results (timing-sensitive checks may
@@ -23,7 +23,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 src=${LAGOON_SRC_DIR:-$(dirname "$here")}
 build=${LAGOON_BUILD_DIR:-$(pwd)}
 vg=${VALGRIND:-valgrind}
-tests=${*:-"010_basic 020_pgbench 030_copy 040_cancel 050_bad_input 060_auth 070_admin_reload 080_params 100_routing 130_fault_clients"}
+tests=${*:-"010_basic 020_pgbench 030_copy 040_cancel 050_bad_input 060_auth 070_admin_reload 080_params 100_routing 120_metrics"}
 dir=${VG_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/lagoon-valgrind.XXXXXX")}
 
 command -v "$vg" >/dev/null 2>&1 || { echo "valgrind not found (apt-get install valgrind)" >&2; exit 2; }
