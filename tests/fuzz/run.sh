@@ -44,10 +44,12 @@ for name in $names; do
     mkdir -p "$corpus" "$work/artifacts-$name"
     [ -d "$corpus_dir/$name" ] && cp "$corpus_dir/$name"/* "$corpus"/ 2>/dev/null
     log=$work/fuzz_$name.log
-    # -timeout: one input taking 10 s is a hang; ASan/UBSan abort on error
+    # -timeout: one input taking 60 s is a hang (libFuzzer counts wall time, and
+    # at nice 19 on a busy machine a fast input was once descheduled 12 s);
+    # ASan/UBSan abort on error
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-        nice -n "$nice_level" "$prog" -max_total_time="$seconds" -timeout=10 \
+        nice -n "$nice_level" "$prog" -max_total_time="$seconds" -timeout=60 \
         -print_final_stats=1 -artifact_prefix="$work/artifacts-$name/" \
         ${FUZZ_OPTIONS:-} "$corpus" > "$log" 2>&1
     rc=$?
