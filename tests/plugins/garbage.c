@@ -3,7 +3,7 @@
  * turn: an unknown verdict, a backend id out of range, a negative id, an
  * id that is no candidate, an error code, a reason without its NUL, and a
  * decision whose struct_size and reserved field were scribbled over.  Used
- * under load (tests/integration/160_bad_plugin.sh): the core must overrule
+ * under load (tests/integration/190_bad_plugin.sh): the core must overrule
  * every answer to the primary, never send a write anywhere else, and open
  * the circuit breaker.
  */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 160_bad_plugin: routing plugins that answer garbage, under pgbench load
+# 190_bad_plugin: routing plugins that answer garbage, under pgbench load
 # (shared cluster, not destructive).
 #
 # db gb uses tests/plugins/garbage.c (every answer invalid: unknown
@@ -26,7 +26,7 @@ for p in garbage all_replica; do
     [[ -f "$TP/$p.so" ]] || bail "test plugin not built: $TP/$p.so (make check builds it)"
     ln -s "$TP/$p.so" "$PLUGDIR/$p.so"
 done
-T=lg160_t_$$
+T=lg190_t_$$
 lg_pg 0 -c "create table $T (id bigserial primary key, db text, port int, rec bool);
             grant all on $T, ${T}_id_seq to app" >/dev/null || bail "could not create $T"
 lg_on_exit 'lg_pg 0 -c "drop table if exists $T" >/dev/null 2>&1'

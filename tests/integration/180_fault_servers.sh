@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 150_fault_servers: servers that die or freeze under load, on a PRIVATE
+# 180_fault_servers: servers that die or freeze under load, on a PRIVATE
 # cluster (primary Q0, replicas Q1 and Q2; Q1 is the synchronous standby so
 # that an acknowledged commit survives the primary's death).
 #
