@@ -52,7 +52,7 @@ static int t_route(void *state, const pooler_txn *txn, pooler_session *s,
 	case 5:
 		out->struct_size = 0xFFFFFFFFU;
 		out->reserved0 = 0xFFFFFFFFU;
-		out->verdict = 3;
+		out->verdict = 0x7FFFFFFFU;                   /* no such verdict */
 		return 0;
 	default:
 		out->verdict = POOLER_ROUTE_BACKEND;
