@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 170_exhaustion: resource exhaustion while pgbench load runs (shared
+# 175_exhaustion: resource exhaustion while pgbench load runs (shared
 # cluster, not destructive).
 #
 # Pooler "mc" (max_client_conn = 40): filled up with idle logged-in
@@ -22,7 +22,7 @@ command -v python3 >/dev/null || skip_all "python3 not installed"
 lg_tmpdir
 
 STORM=$LG_SRC_DIR/tests/tools/connstorm.py
-T=lg170_t_$$
+T=lg175_t_$$
 lg_pg 0 -c "create table $T (id bigserial primary key, v bigint);
             grant all on $T, ${T}_id_seq to app" >/dev/null || bail "could not create $T"
 lg_on_exit 'lg_pg 0 -c "drop table if exists $T" >/dev/null 2>&1'
