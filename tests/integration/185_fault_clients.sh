@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 170_fault_clients: misbehaving clients and config reloads while pgbench
+# 185_fault_clients: misbehaving clients and config reloads while pgbench
 # load runs through the same pool (shared cluster, not destructive).
 #
 # The load: pgbench (4 clients, transactions of INSERT + SELECT) on a pool
@@ -25,7 +25,7 @@ command -v python3 >/dev/null || skip_all "python3 not installed"
 lg_tmpdir
 
 P0=$LG_PGPORT
-T=lg170_t_$$
+T=lg185_t_$$
 LOGIN_TMO=3
 QT=4
 lg_pg 0 -c "create table $T (id bigserial primary key, v bigint, tag text);
@@ -69,7 +69,7 @@ ok $? "pgbench load runs through the pool of 2 server connections"
 # ---- (a) clients killed -9 inside a transaction ------------------------------
 # a) after a complete INSERT; b) with half of the next message sent
 for kind in whole half; do
-    m=lg170_${kind}_$$
+    m=lg185_${kind}_$$
     steps=(startup:app:fc auth:app_pass read query:begin read
            query:"insert into $T (tag) values ('$m')" read)
     [[ $kind == half ]] && steps+=(raw:"$(half_q "${m}_h")")
@@ -89,7 +89,7 @@ for kind in whole half; do
 done
 
 # ---- (b) half a message inside a transaction, then silence -------------------
-m=lg170_stall_$$
+m=lg185_stall_$$
 t0=$SECONDS
 out=$(python3 "$LG_RAWPG" --port "$LG_PORT" --timeout 30 startup:app:fc auth:app_pass read \
       query:begin read query:"insert into $T (tag) values ('$m')" read \
