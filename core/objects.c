@@ -8,6 +8,7 @@
  * leak or a stuck connection shows up in SHOW counts instead of hiding.
  */
 #include "autoconf.h"
+#include <limits.h>
 
 #include "objects.h"
 #include "client.h"
@@ -22,6 +23,7 @@
 #include "hba.h"
 #include "tls.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -580,29 +582,67 @@ static void pool_launch_for_waiters(Pool *p, const int *demand)
 	}
 }
 
+/* The most demand worth counting for backend i: the servers being set up
+ * or checked plus the room left under the pool size (with the reserve).
+ * Counting beyond it launches nothing, so the queue walk can stop there. */
+static int pool_demand_cap(const Pool *p, int i)
+{
+	const PoolBackend *pb = &p->be[i];
+	int limit = pool_size_of(p) + pool_reserve_of(p);
+	int room = limit - pool_backend_server_count(p, i);
+
+	if (limit <= 0)
+		return INT_MAX;
+	return pb->login_servers.count + pb->used_servers.count + (room > 0 ? room : 0);
+}
+
+/* Backend i can take no more from this walk: no idle server to link and
+ * its demand is already all that could be launched. */
+static bool pool_backend_saturated(const Pool *p, int i, const int *demand, const int *cap)
+{
+	return list_empty(&p->be[i].idle_servers) && demand[i] >= cap[i];
+}
+
 /* Link waiting clients (FIFO) to idle servers of the backend each one
- * wants; count what is still missing per backend. */
+ * wants; count what is still missing per backend.  The walk ends once
+ * every backend is saturated, so a long queue behind a busy pool costs
+ * O(pool size) per call, not O(waiting clients). */
 static void pool_link_waiters(Pool *p, int *demand)
 {
+	int cap[CF_MAX_BACKENDS];
+	bool full[CF_MAX_BACKENDS];
+	int open = 0;
 	ListNode *n, *t;
 
+	for (int i = 0; i < p->db->nbackends; i++) {
+		cap[i] = pool_demand_cap(p, i);
+		full[i] = !p->db->backends[i] || pool_backend_saturated(p, i, demand, cap);
+		open += !full[i];
+	}
 	list_for_each_safe(n, t, &p->waiting_clients) {
-		Client *c = list_entry(n, Client, node);
-		Backend *be = client_target_backend(c);
+		Client *c;
+		Backend *be;
 		PoolBackend *pb;
 		ListNode *sn;
+		int i;
 
-		if (!be)
+		if (open == 0)
+			break;
+		c = list_entry(n, Client, node);
+		if (!(be = client_target_backend(c)) || full[i = be->index])
 			continue;
-		pb = &p->be[be->index];
+		pb = &p->be[i];
 		if ((sn = list_first(&pb->idle_servers))) {
 			client_link(c, list_entry(sn, Server, node));
-		} else if ((sn = list_first(&pb->used_servers))) {
-			/* used servers need their check query first */
-			server_check(list_entry(sn, Server, node));
-			demand[be->index]++;
 		} else {
-			demand[be->index]++;
+			/* used servers need their check query first */
+			if ((sn = list_first(&pb->used_servers)))
+				server_check(list_entry(sn, Server, node));
+			demand[i]++;
+		}
+		if (pool_backend_saturated(p, i, demand, cap)) {
+			full[i] = true;
+			open--;
 		}
 	}
 }
