@@ -159,8 +159,18 @@ void sbuf_init(SBuf *sb, sbuf_proto_fn proto, sbuf_event_fn event)
 	sb->event = event;
 }
 
-/* Arm the event with exactly the interest the state asks for. */
-static void sb_update_ev(SBuf *sb)
+/* The state lets this socket be read now. */
+static bool sb_read_wanted(const SBuf *sb)
+{
+	return sb->reading && !sb->paused && !sb->blocked && !sb->suspended;
+}
+
+/* Arm the event with the interest the state asks for.  Dropping only
+ * EV_READ is lazy unless `strict`: the registration stays until the socket
+ * actually turns readable while unwanted (sb_ev_cb then calls back here
+ * strictly).  A client waiting for a server sends nothing in between, so
+ * pausing and resuming it costs no epoll_ctl at all. */
+static void sb_arm(SBuf *sb, bool strict)
 {
 	short want = 0;
 
@@ -171,11 +181,13 @@ static void sb_update_ev(SBuf *sb)
 	else if (sb->handshaking)
 		want |= EV_READ | (sb_tls_out(sb) ? EV_WRITE : 0);
 	else {
-		if (sb->reading && !sb->paused && !sb->blocked && !sb->suspended)
+		if (sb_read_wanted(sb))
 			want |= EV_READ;
 		if (sb->out_pos < sb->out_len || sb->want_write || sb_tls_out(sb))
 			want |= EV_WRITE;
 	}
+	if (!strict && (want | EV_READ) == sb->ev_flags)
+		want = sb->ev_flags;
 	if (want != sb->ev_flags) {
 		if (sb->ev_flags)
 			event_del(&sb->ev);
@@ -189,8 +201,14 @@ static void sb_update_ev(SBuf *sb)
 			event_active(&sb->ev, EV_TIMEOUT, 0);
 	}
 	/* bytes OpenSSL already holds: no readiness of the socket will tell */
-	if ((want & EV_READ) && !sb->handshaking && sb->tls && tls_has_pending(sb->tls))
+	if ((want & EV_READ) && !sb->handshaking && sb->tls && tls_has_pending(sb->tls) &&
+	    sb_read_wanted(sb))
 		event_active(&sb->ev, EV_READ, 0);
+}
+
+static void sb_update_ev(SBuf *sb)
+{
+	sb_arm(sb, false);
 }
 
 static void sb_set_sockopts(int fd, bool tcp)
@@ -324,7 +342,8 @@ static void sb_handshake(SBuf *sb)
 void sbuf_kick(SBuf *sb)
 {
 	/* without an armed event we are blocked or paused: whoever clears
-	 * that resumes the processing */
+	 * that resumes the processing (an event kept armed lazily while
+	 * paused fires the kick, which then does nothing) */
 	if (sb->closed || !sb->ev_flags || sb->kicked)
 		return;
 	sb->kicked = true;
@@ -658,8 +677,7 @@ static void sb_read(SBuf *sb)
 		uint32_t room;
 		ssize_t n;
 
-		if (sb->closed || sb->paused || sb->blocked || sb->suspended || !sb->reading ||
-		    sb->handshaking)
+		if (sb->closed || !sb_read_wanted(sb) || sb->handshaking)
 			return;
 		if (!sb_get_buf(sb)) {
 			sb->event(sb, SBUF_EV_EOF);
@@ -757,12 +775,16 @@ static void sb_ev_cb(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_TIMEOUT) {
 		/* kicked: handle what is already buffered */
 		sb->kicked = false;
-		if (!sb->paused && !sb->blocked && sb->buf && sb->parse < sb->recv) {
+		if (!sb->paused && !sb->blocked && !sb->suspended && sb->buf && sb->parse < sb->recv) {
 			if (!sb_process(sb))
 				return;
 		}
 		sb_update_ev(sb);
 	}
-	if (what & EV_READ)
-		sb_read(sb);
+	if (what & EV_READ) {
+		if (sb_read_wanted(sb))
+			sb_read(sb);
+		else
+			sb_arm(sb, true);   /* lazily kept EV_READ fired: drop it now */
+	}
 }
