@@ -150,7 +150,7 @@ Client *client_accept(int fd, const struct sockaddr *sa, socklen_t salen, bool i
 	c->connect_time = c->request_time = lg.now;
 	client_change_state(c, CL_LOGIN);
 	lg.client_count++;
-	if (!sbuf_accept(&c->sbuf, fd, lg.base)) {
+	if (!sbuf_accept(&c->sbuf, fd, !is_unix, lg.base)) {
 		close(fd);
 		c->sbuf.fd = -1;
 		client_close(c, "cannot watch the socket");

@@ -27,7 +27,6 @@
 #include "wire.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -211,32 +210,23 @@ static void sb_update_ev(SBuf *sb)
 	sb_arm(sb, false);
 }
 
-static void sb_set_sockopts(int fd, bool tcp)
+/* TCP options every connection gets (the socket is already non-blocking
+ * and close-on-exec: accept4 / socket flags, no fcntl round trips). */
+static void sb_set_tcp_opts(int fd)
 {
 	int on = 1;
-	int flags = fcntl(fd, F_GETFL);
 
-	if (flags >= 0)
-		(void)fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-	if (tcp) {
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-		(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
 }
 
-bool sbuf_accept(SBuf *sb, int fd, struct event_base *base)
+bool sbuf_accept(SBuf *sb, int fd, bool tcp, struct event_base *base)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
 	sb_base = base;
 	sb->fd = fd;
 	sb->reading = true;
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-		sb_set_sockopts(fd, ss.ss_family != AF_UNIX);
-	else
-		sb_set_sockopts(fd, false);
+	if (tcp)
+		sb_set_tcp_opts(fd);
 	sb_update_ev(sb);
 	return sb->ev_flags != 0;
 }
@@ -249,7 +239,8 @@ bool sbuf_connect(SBuf *sb, const struct sockaddr *sa, int salen, struct event_b
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return false;
-	sb_set_sockopts(fd, sa->sa_family != AF_UNIX);
+	if (sa->sa_family != AF_UNIX)
+		sb_set_tcp_opts(fd);
 	if (connect(fd, sa, (socklen_t)salen) < 0 && errno != EINPROGRESS) {
 		int saved = errno;
 		close(fd);

@@ -108,8 +108,10 @@ void sbuf_release_cache(void);
 void sbuf_cache_info(uint32_t *bufsize, int *cached);
 
 void sbuf_init(SBuf *sb, sbuf_proto_fn proto, sbuf_event_fn event);
-/* Take over an accepted socket (non-blocking is set here) and start reading. */
-bool sbuf_accept(SBuf *sb, int fd, struct event_base *base);
+/* Take over an accepted socket and start reading.  The caller made it
+ * non-blocking and close-on-exec (accept4 flags); tcp = set TCP_NODELAY
+ * and SO_KEEPALIVE. */
+bool sbuf_accept(SBuf *sb, int fd, bool tcp, struct event_base *base);
 /* Start a non-blocking connect; SBUF_EV_CONNECTED or _CONNECT_FAILED follows. */
 bool sbuf_connect(SBuf *sb, const struct sockaddr *sa, int salen, struct event_base *base);
 /* Close the socket; no callbacks afterwards.  Safe to call twice. */

@@ -159,7 +159,7 @@ static bool side_open(Side *s, bool is_client, int bufsize)
 	memset(s, 0, sizeof(*s));
 	s->is_client = is_client;
 	s->outer = -1;
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0)
 		return false;
 	s->outer = fds[0];
 	(void)fcntl(s->outer, F_SETFL, fcntl(s->outer, F_GETFL) | O_NONBLOCK);
@@ -170,7 +170,7 @@ static bool side_open(Side *s, bool is_client, int bufsize)
 		(void)setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
 	}
 	sbuf_init(&s->sb, f_proto, f_event);
-	if (!sbuf_accept(&s->sb, fds[1], base)) {
+	if (!sbuf_accept(&s->sb, fds[1], false, base)) {
 		close(fds[1]);
 		return false;
 	}

@@ -244,12 +244,12 @@ static void side_open(Side *s, const char *name, Side *peer)
 	memset(s, 0, sizeof(*s));
 	s->name = name;
 	s->peer = peer;
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0)
 		bail("socketpair: %s", strerror(errno));
 	s->outer = fds[0];
 	set_nonblock(s->outer);
 	sbuf_init(&s->sb, t_proto, t_event);
-	if (!sbuf_accept(&s->sb, fds[1], base))
+	if (!sbuf_accept(&s->sb, fds[1], false, base))
 		bail("sbuf_accept failed");
 }
 
