@@ -28,6 +28,12 @@
 #   --gate-wait S    before each run, sample machine busy % over 1 s and wait
 #                    while it is >= 25 % (other users), at most S s (default 5);
 #                    the value seen is printed as "before N%"
+#   --syscalls L     after the timed runs, count each pooler's system calls
+#                    per transaction with `strace -c -f` for the scenarios in
+#                    L (e.g. "sel10 sel1000 churn50"; needs strace); pgbench
+#                    then runs a fixed number of transactions (-t) instead of
+#                    -T, and strace slows the pooler, so these runs give counts,
+#                    not speeds
 #   --keep           keep the temporary directory (logs, configs, raw TSV)
 #   --results FILE   also copy the raw per-run TSV to FILE
 #   --routing        the read-routing benchmark instead (bench/routing.sh):
@@ -73,6 +79,7 @@ SECS=10
 SCENARIOS="sel10 sel100 sel1000 ext100 prep100 tpcb100 churn50"
 TARGETS="direct pgbouncer lagoon"
 IDLE_CLIENTS=1000
+SYSCALL_SCENARIOS=""
 GATE_WAIT=5
 KEEP=0
 RESULTS_COPY=""
@@ -102,6 +109,8 @@ while (( $# )); do
         --idle-clients=*) IDLE_CLIENTS=${1#*=}; shift ;;
         --gate-wait)    GATE_WAIT=${2:?}; shift 2 ;;
         --gate-wait=*)  GATE_WAIT=${1#*=}; shift ;;
+        --syscalls)     SYSCALL_SCENARIOS=${2:?}; shift 2 ;;
+        --syscalls=*)   SYSCALL_SCENARIOS=${1#*=}; shift ;;
         --keep)         KEEP=1; shift ;;
         --results)      RESULTS_COPY=${2:?}; shift 2 ;;
         --results=*)    RESULTS_COPY=${1#*=}; shift ;;
@@ -110,6 +119,7 @@ while (( $# )); do
     esac
 done
 SCENARIOS=${SCENARIOS//,/ }
+SYSCALL_SCENARIOS=${SYSCALL_SCENARIOS//,/ }
 TARGETS=${TARGETS//,/ }
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
 [[ "$SECS" =~ ^[1-9][0-9]*$ ]] || die "--seconds must be a positive integer"
@@ -129,7 +139,7 @@ scenario_args() {   # pgbench arguments of a scenario
         *) return 1 ;;
     esac
 }
-for sc in $SCENARIOS; do
+for sc in $SCENARIOS $SYSCALL_SCENARIOS; do
     scenario_args "$sc" >/dev/null || die "unknown scenario '$sc' (known: sel10 sel100 sel1000 ext100 prep100 tpcb100 churn50)"
 done
 for t in $TARGETS; do
@@ -150,6 +160,9 @@ for b in initdb pg_ctl postgres psql; do
     [[ -x "$PGBIN/$b" ]] || die "$PGBIN/$b not found (PostgreSQL 15 server binaries; apt-get install postgresql-15, or set PGBIN)"
 done
 PSQL=$PGBIN/psql
+if [[ -n "$SYSCALL_SCENARIOS" ]] && ! command -v strace >/dev/null; then
+    die "--syscalls needs strace (apt-get install strace)"
+fi
 command -v python3 >/dev/null || die "python3 not found"
 if [[ ! -x "$PGBOUNCER" ]]; then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
@@ -497,6 +510,42 @@ for ((rd = 1; rd <= ROUNDS; rd++)); do
     done
 done
 
+# ------------------------------------------------------------- syscalls ----
+declare -a SYSCALL_LINES=()
+# syscall_count SCENARIO TARGET: one summary line in SYSCALL_LINES
+syscall_count() {
+    local sc=$1 t=$2 args clients per st spid out tx
+    args=$(scenario_args "$sc")
+    clients=$(sed -E 's/.*-c ([0-9]+).*/\1/' <<<"$args")
+    per=$(( clients >= 1000 ? 20 : clients >= 100 ? 100 : 1000 ))
+    st=$TMP/strace-$sc-$t.txt
+    strace -c -f -q -o "$st" -p "${PID[$t]}" 2>/dev/null &
+    spid=$!
+    sleep 0.5
+    # shellcheck disable=SC2086
+    out=$("$PGBENCH" -n $args -j 2 -t "$per" -h 127.0.0.1 -p "${PORT[$t]}" -U "$DBUSER" "$DBNAME" 2>&1)
+    kill -INT "$spid" 2>/dev/null
+    wait "$spid" 2>/dev/null
+    tx=$(awk '/transactions actually processed/ {split($NF, a, "/"); print a[1]}' <<<"$out")
+    if [[ -z "$tx" || "$tx" == 0 || ! -s "$st" ]]; then
+        SYSCALL_LINES+=("- $sc $t: no count (pgbench or strace failed)")
+        return
+    fi
+    SYSCALL_LINES+=("$(awk -v sc="$sc" -v t="$t" -v tx="$tx" '
+        $1 ~ /^[0-9.]+$/ && $NF != "total" { k[++m] = $NF; n[m] = $4; tot += $4 }
+        END {
+            line = sprintf("- %s %s: %.2f system calls per transaction (%d transactions):", sc, t, tot / tx, tx)
+            for (i = 1; i <= m; i++) if (n[i] / tx >= 0.01) line = line sprintf(" %s %.2f", k[i], n[i] / tx)
+            print line }' "$st")")
+}
+if [[ -n "$SYSCALL_SCENARIOS" ]]; then
+    for sc in $SYSCALL_SCENARIOS; do
+        for t in pgbouncer lagoon; do
+            [[ " $TARGETS " == *" $t "* && -n "${PID[$t]:-}" ]] && syscall_count "$sc" "$t"
+        done
+    done
+fi
+
 # --------------------------------------------------------------- memory ----
 declare -A HWM=() IDLE_RES=()
 for t in pgbouncer lagoon; do
@@ -566,6 +615,13 @@ for t in pgbouncer lagoon; do
     if (( IDLE_CLIENTS > 0 )); then printf '; %s' "${IDLE_RES[$t]:-not measured}"; fi
     echo
 done
+
+if (( ${#SYSCALL_LINES[@]} )); then
+    echo
+    echo "### System calls per transaction (strace -c -f, pooler only)"
+    echo
+    printf '%s\n' "${SYSCALL_LINES[@]}"
+fi
 
 # pooler health at the end
 for t in pgbouncer lagoon; do

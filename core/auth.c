@@ -72,11 +72,31 @@ static bool fail(char *err, size_t errlen, const char *fmt, ...)
 	return false;
 }
 
+/* Small requests (salts, cancel keys: several per login) are served from
+ * a buffer of OpenSSL's CSPRNG output, refilled 512 bytes at a time, so a
+ * login does not pay RAND_bytes' per-call fork check (getpid).  Bytes
+ * handed out are wiped from the buffer.  Fork-safe as lagoon uses it: the
+ * only fork is daemonising at start-up, whose parents exit at once. */
+#define AUTH_RANDOM_POOL 512
+
 bool auth_random_bytes(void *buf, size_t len)
 {
+	static uint8_t pool[AUTH_RANDOM_POOL];
+	static size_t left;
+
 	if (len > INT_MAX)
 		return false;
-	return RAND_bytes(buf, (int)len) == 1;
+	if (len > AUTH_RANDOM_POOL / 8)
+		return RAND_bytes(buf, (int)len) == 1;
+	if (left < len) {
+		if (RAND_bytes(pool, (int)sizeof(pool)) != 1)
+			return false;
+		left = sizeof(pool);
+	}
+	left -= len;
+	memcpy(buf, pool + left, len);
+	OPENSSL_cleanse(pool + left, len);
+	return true;
 }
 
 static bool sha256(const void *data, size_t len, uint8_t out[SCRAM_KEY_LEN]);
