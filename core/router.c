@@ -11,7 +11,9 @@
  * Routing: router_route() asks the plugin only for read-only-eligible
  * transactions, times the call into a log-linear histogram, checks the
  * answer against the candidates and overrules anything unsafe to the
- * primary.  Consecutive errors or invalid answers open a circuit breaker.
+ * primary.  Consecutive errors or invalid answers open a circuit breaker;
+ * after a cool-down the plugin is asked again (half-open: one failure
+ * re-opens it for twice as long).
  * Warnings about a misbehaving plugin are rate-limited to one line a second
  * per instance.
  */
@@ -53,8 +55,12 @@ struct router_instance {
 	char          label[64];     /* the plugin's name[/label], for log lines */
 
 	bool          off;           /* circuit breaker open */
+	bool          half_open;     /* re-armed after a cool-down: one failure re-opens */
 	unsigned      breaker;       /* threshold */
 	unsigned      consec_fail;
+	uint64_t      cooldown_first_ns; /* off this long after the first trip */
+	uint64_t      cooldown_ns;   /* the current cool-down (doubles per failed retry) */
+	uint64_t      off_until_ns;  /* while off: when to ask the plugin again */
 	uint64_t      calls;
 	uint64_t      by_reason[ROUTER_R_COUNT];
 	uint64_t      max_ns;
@@ -311,6 +317,7 @@ static router_instance *new_instance(const char *dir, const char *name, const ch
 	snprintf(inst->file, flen, "%s/%s.so", dir, name);
 	snprintf(inst->label, sizeof(inst->label), "%s", name);
 	inst->breaker = ROUTER_BREAKER_DEFAULT;
+	inst->cooldown_first_ns = ROUTER_COOLDOWN_DEFAULT_NS;
 	return inst;
 }
 
@@ -463,13 +470,31 @@ void router_set_breaker(router_instance *inst, unsigned threshold)
 		inst->breaker = threshold ? threshold : 1;
 }
 
+void router_set_breaker_cooldown(router_instance *inst, uint64_t first_ns)
+{
+	if (inst)
+		inst->cooldown_first_ns = first_ns ? first_ns : 1;
+}
+
 void router_rearm(router_instance *inst)
 {
 	if (!inst || !inst->off)
 		return;
-	inst->off = false;
+	inst->off = inst->half_open = false;
 	inst->consec_fail = 0;
+	inst->cooldown_ns = 0;
 	log_info("router %s: re-armed, asking the plugin again", inst->label);
+}
+
+/* The cool-down of an open breaker ran out: ask the plugin again, but a
+ * single failure re-opens it (for twice as long, up to the maximum). */
+static void half_open(router_instance *inst)
+{
+	inst->off = false;
+	inst->half_open = true;
+	inst->consec_fail = inst->breaker - 1;
+	log_info("router %s: asking the plugin again after %llu s switched off",
+	         inst->label, (unsigned long long)(inst->cooldown_ns / 1000000000ULL));
 }
 
 /* ---- views ------------------------------------------------------------------ */
@@ -555,15 +580,36 @@ static const char *core_requires_primary(const router_instance *inst, const pool
 	return NULL;
 }
 
-/* A failure of the plugin: counts toward the breaker. */
+/* A failure of the plugin: counts toward the breaker.  Opening it starts
+ * a cool-down; each failed retry doubles it, up to ROUTER_COOLDOWN_MAX_NS. */
 static void count_failure(router_instance *inst, const char *what)
 {
+	uint64_t cd;
+
 	if (++inst->consec_fail < inst->breaker)
 		return;
+	cd = inst->half_open && inst->cooldown_ns ? inst->cooldown_ns * 2 : inst->cooldown_first_ns;
+	if (cd > ROUTER_COOLDOWN_MAX_NS)
+		cd = ROUTER_COOLDOWN_MAX_NS;
+	inst->cooldown_ns = cd;
+	inst->off_until_ns = router_now_ns() + cd;
 	inst->off = true;
+	inst->half_open = false;
 	log_error("router %s: SWITCHED OFF after %u consecutive failures (last: %s); "
-	          "every transaction now runs on the primary until the plugin is reloaded",
-	          inst->label, inst->consec_fail, what);
+	          "every transaction now runs on the primary; the plugin is asked again in %.3g s "
+	          "(or at a reload that replaces it)",
+	          inst->label, inst->consec_fail, what, (double)cd / 1e9);
+}
+
+/* A valid answer: the failure streak ends, a half-open breaker closes. */
+static void count_success(router_instance *inst)
+{
+	inst->consec_fail = 0;
+	if (!inst->half_open)
+		return;
+	inst->half_open = false;
+	inst->cooldown_ns = 0;
+	log_info("router %s: the plugin answers again; breaker closed", inst->label);
 }
 
 static int overrule(router_instance *inst, router_result *res, const char *fmt, ...)
@@ -594,7 +640,7 @@ static int check_backend(router_instance *inst, const pooler_decision *d,
 			continue;
 		if (cand[i].health != POOLER_HEALTH_UP && cand[i].health != POOLER_HEALTH_DEGRADED)
 			return overrule(inst, res, "backend %d (%s) is down", (int)id, cand[i].name);
-		inst->consec_fail = 0;
+		count_success(inst);
 		if (cand[i].role == POOLER_ROLE_PRIMARY)
 			return finish(inst, res, -1, ROUTER_R_PRIMARY, d->reason);
 		return finish(inst, res, i, ROUTER_R_ROUTED, d->reason);
@@ -613,10 +659,10 @@ static int check_answer(router_instance *inst, int rc, pooler_decision *d,
 	}
 	switch (d->verdict) {
 	case POOLER_NO_OPINION:
-		inst->consec_fail = 0;
+		count_success(inst);
 		return finish(inst, res, -1, ROUTER_R_NO_OPINION, d->reason);
 	case POOLER_ROUTE_PRIMARY:
-		inst->consec_fail = 0;
+		count_success(inst);
 		return finish(inst, res, -1, ROUTER_R_PRIMARY, d->reason);
 	case POOLER_ROUTE_BACKEND:
 		return check_backend(inst, d, cand, ncand, res);
@@ -625,7 +671,7 @@ static int check_answer(router_instance *inst, int rc, pooler_decision *d,
 		if (inst->desc.abi_minor < 1)
 			return overrule(inst, res, "POOLER_WAIT from an ABI %u.%u plugin",
 			                inst->desc.abi_major, inst->desc.abi_minor);
-		inst->consec_fail = 0;
+		count_success(inst);
 		finish(inst, res, -1, ROUTER_R_WAIT, d->reason);
 		res->wait_ms = d->wait_ms == 0 ? ROUTER_WAIT_DEFAULT_MS
 			: d->wait_ms > ROUTER_WAIT_MAX_MS ? ROUTER_WAIT_MAX_MS : d->wait_ms;
@@ -649,8 +695,11 @@ int router_route(router_instance *inst, const pooler_txn *txn, pooler_session *s
 	forced = core_requires_primary(inst, txn, sess);
 	if (forced)
 		return finish(inst, res, -1, ROUTER_R_WRITE, forced);
-	if (inst->off)
-		return finish(inst, res, -1, ROUTER_R_OFF, "plugin switched off");
+	if (inst->off) {
+		if (router_now_ns() < inst->off_until_ns)
+			return finish(inst, res, -1, ROUTER_R_OFF, "plugin switched off");
+		half_open(inst);
+	}
 	if (ncand < 0 || !cand)
 		ncand = 0;
 	if (ncand > POOLER_MAX_BACKENDS)

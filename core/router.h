@@ -73,6 +73,10 @@ typedef struct router_info {
 /* Default consecutive failures (errors or invalid answers) that switch an
  * instance off. */
 #define ROUTER_BREAKER_DEFAULT 16
+/* An open breaker asks the plugin again after a cool-down: 30 s first,
+ * doubled after each failed retry, at most 10 min. */
+#define ROUTER_COOLDOWN_DEFAULT_NS (30ULL * 1000000000ULL)
+#define ROUTER_COOLDOWN_MAX_NS     (600ULL * 1000000000ULL)
 
 /* Load <dir>/<name>.so, check its ABI, and init an instance with `options`
  * ("key=value key=value", values may be 'single quoted'; NULL = none).
@@ -111,6 +115,8 @@ void router_set_label(router_instance *inst, const char *label);
 
 /* Consecutive failures before the breaker opens (>= 1). */
 void router_set_breaker(router_instance *inst, unsigned threshold);
+/* The first cool-down of an open breaker (> 0; tests use a short one). */
+void router_set_breaker_cooldown(router_instance *inst, uint64_t first_ns);
 /* Close the breaker again (an operator's reset). */
 void router_rearm(router_instance *inst);
 

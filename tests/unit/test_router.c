@@ -15,6 +15,8 @@
  */
 #include "router.h"
 #include "tap/tap.h"
+
+#include <time.h>
 #include "plugin_path.h"
 
 #include <stdio.h>
@@ -280,6 +282,29 @@ static void test_breaker(void)
 	router_rearm(inst);
 	router_route(inst, &ro_txn, &sess, cands, 3, &res);
 	is_int(ROUTER_R_ERROR, res.reason, "re-armed: asked again");
+	router_unload(inst);
+
+	/* the cool-down: asked again once it ran out, and one failure then
+	 * re-opens the breaker */
+	inst = load_ok("route_error", NULL);
+	if (!inst)
+		return;
+	router_set_breaker(inst, 2);
+	router_set_breaker_cooldown(inst, 20 * 1000000ULL);
+	router_route(inst, &ro_txn, &sess, cands, 3, &res);
+	router_route(inst, &ro_txn, &sess, cands, 3, &res);
+	router_route(inst, &ro_txn, &sess, cands, 3, &res);
+	is_int(ROUTER_R_OFF, res.reason, "breaker 2: open after 2 errors");
+	{
+		struct timespec ts = { 0, 30 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	router_route(inst, &ro_txn, &sess, cands, 3, &res);
+	is_int(ROUTER_R_ERROR, res.reason, "after the cool-down: the plugin is asked again");
+	router_route(inst, &ro_txn, &sess, cands, 3, &res);
+	is_int(ROUTER_R_OFF, res.reason, "one more failure re-opened the breaker");
+	router_get_info(inst, &info);
+	is_int(3, (long long)info.errors, "route() was called 3 times in all");
 	router_unload(inst);
 
 	inst = load_ok("unknown_backend", NULL);
