@@ -1121,6 +1121,27 @@ static SBufAction client_forward(Client *c, const SBufMsg *msg)
 	return o.act;
 }
 
+/* The linked server is a replica and the client has sent all of the
+ * routed batch (its Query, or everything up to Sync): anything more starts
+ * a new transaction. */
+static bool client_behind_replica_read(const Client *c)
+{
+	const Server *s = c->link;
+
+	return s->backend != c->pool->db->primary && s->pending_rfq > 0 && !s->unsynced &&
+		pool_mode_of(c->pool) != POOL_MODE_SESSION;
+}
+
+void client_pipeline_resume(Client *c)
+{
+	if (!c->pipeline_held || c->state != CL_ACTIVE)
+		return;
+	if (c->link && c->link->pending_rfq > 0)
+		return;   /* still behind a batch on the same server */
+	c->pipeline_held = false;
+	sbuf_continue(&c->sbuf);
+}
+
 static SBufAction client_active_msg(Client *c, const SBufMsg *msg)
 {
 	if (c->close_pending) {
@@ -1152,6 +1173,11 @@ static SBufAction client_active_msg(Client *c, const SBufMsg *msg)
 		/* our SET for this client's parameters is still running */
 		return SBUF_PAUSE;
 	}
+	/* a pipelined batch behind a read still running on a replica gets
+	 * its own routing decision (it may write): it waits for the read's
+	 * ReadyForQuery (client_pipeline_resume) */
+	if ((c->pipeline_held = client_behind_replica_read(c)))
+		return SBUF_PAUSE;
 	if (c->link->txn_done && c->link->backend == c->pool->db->primary && c->pool->db->router &&
 	    pool_mode_of(c->pool) != POOL_MODE_SESSION) {
 		/* a new transaction on the primary connection the client still

@@ -22,6 +22,9 @@ void client_send_error_ready(Client *c, const char *sqlstate, const char *fmt, .
 
 /* Get a server for a query being replayed on the primary (retry_send). */
 void client_retry_link(Client *c);
+/* A batch held behind a replica read goes on once that read answered
+ * (its server released or its ReadyForQuery forwarded). */
+void client_pipeline_resume(Client *c);
 /* Forget a kept retry copy and held replies. */
 void client_drop_retry(Client *c);
 

@@ -263,6 +263,7 @@ struct Client {
 	usec_t last_commit_time;      /* when it was learned; 0 = never */
 	uint64_t lsn_epoch;           /* db->primary_changes when it was learned */
 	bool route_parked;            /* CL_WAITING for a POOLER_WAIT, not for a server */
+	bool pipeline_held;           /* paused: a new batch behind a read running on a replica */
 	usec_t route_wait_start;      /* first POOLER_WAIT of this transaction; 0 = none */
 	usec_t route_wait_deadline;   /* then the primary, without asking */
 	struct event *route_timer;    /* fires at route_wait_deadline (owned, lazily made) */

@@ -266,6 +266,25 @@ bool server_is_clean(const Server *s)
 		!s->in_copy_in && !s->in_copy_out && prep_server_idle(s);
 }
 
+/* Everything forwarded to the client has left: lagoon's own replies go
+ * out, and a finished transaction gives the server back (after learning
+ * the commit LSN of a write). */
+static void server_flushed(Server *s)
+{
+	if (s->state == SV_ACTIVE && s->link)
+		prep_server_flush(s);   /* lagoon's own replies, in order */
+	if (s->state != SV_ACTIVE || !s->link || !server_is_clean(s) || s->swallow_rfq > 0)
+		return;
+	/* only once the client's own transaction is over: lagoon's SET
+	 * before its first message also ends in a ReadyForQuery 'I', and
+	 * an LSN read then would be older than the write */
+	if (s->link->txn_write && s->txn_done && s->backend == s->pool->db->primary)
+		server_fetch_commit_lsn(s);
+	else if (s->txn_done && pool_mode_of(s->pool) != POOL_MODE_SESSION &&
+	         !sbuf_forward_pending(&s->link->sbuf))
+		server_release(s);
+}
+
 static void server_event(SBuf *sb, SBufEvent ev)
 {
 	Server *s = (Server *)sb;
@@ -300,20 +319,13 @@ static void server_event(SBuf *sb, SBufEvent ev)
 	case SBUF_EV_SEND_FAILED:
 		server_close(s, "sending to the server failed");
 		break;
-	case SBUF_EV_FLUSH:
-		if (s->state == SV_ACTIVE && s->link)
-			prep_server_flush(s);   /* lagoon's own replies, in order */
-		if (s->state != SV_ACTIVE || !s->link || !server_is_clean(s) || s->swallow_rfq > 0)
-			break;
-		/* only once the client's own transaction is over: lagoon's SET
-		 * before its first message also ends in a ReadyForQuery 'I', and
-		 * an LSN read then would be older than the write */
-		if (s->link->txn_write && s->txn_done && s->backend == s->pool->db->primary)
-			server_fetch_commit_lsn(s);
-		else if (s->txn_done && pool_mode_of(s->pool) != POOL_MODE_SESSION &&
-		         !sbuf_forward_pending(&s->link->sbuf))
-			server_release(s);
+	case SBUF_EV_FLUSH: {
+		Client *c = s->state == SV_ACTIVE ? s->link : NULL;
+		server_flushed(s);
+		if (c && c->pipeline_held)
+			client_pipeline_resume(c);
 		break;
+	}
 	}
 }
 

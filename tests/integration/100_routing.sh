@@ -198,6 +198,25 @@ out=$(lg_psql -d rr -c "with i as (insert into $T (v) values (5000) returning id
 is "$out" "$P0" "rr: WITH ... INSERT ... SELECT runs on the primary"
 is "$(lg_pg 0 -c "select count(*) from $T where v = 5000")" 1 "rr: ... and inserted its row there"
 
+# A read and a write sent together (pipelined), the write before the read's
+# answer: the write gets its own routing decision and runs on the primary;
+# it does not follow the read onto the read's replica (which would refuse
+# it with 25006).  Simple and extended protocol; ground truth: the port and
+# pg_is_in_recovery() each statement reports, and the primary's rows.
+RD="select pg_sleep(0.1), inet_server_port() || ',' || pg_is_in_recovery()"
+for mode in pipeline xpipeline; do
+    v=$([[ $mode == pipeline ]] && echo 6001 || echo 6002)
+    WR="insert into $T (v) values ($v) returning inet_server_port() || ',' || pg_is_in_recovery()"
+    out=$(python3 "$LG_RAWPG" --port "$LG_PORT" --timeout 10 startup:app:rr read \
+          "$mode:$RD&&&$WR&&&$RD" read read read 2>&1)
+    rows=$(grep '^D ' <<<"$out" | sed -e 's/^D //' -e 's/^|//')
+    unlike "$out" $'(^|\n)E ' "rr: $mode read, write, read in one send: no error" || diag "$out"
+    like "$(sed -n 1p <<<"$rows")" "^($P1|$P2),true\$" "rr: $mode: the first read ran on a replica"
+    is "$(sed -n 2p <<<"$rows")" "$P0,false" "rr: $mode: the write behind it ran on the primary"
+    like "$(sed -n 3p <<<"$rows")" "^[0-9]+,(true|false)\$" "rr: $mode: the read after it was answered"
+    is "$(lg_pg 0 -c "select count(*) from $T where v = $v")" 1 "rr: $mode: the primary holds the row"
+done
+
 # =========================== part 2: leastlag ================================
 WAIT_DB=ll
 # (the replay lock is held since part 1); pauses are resumed on exit, only ours

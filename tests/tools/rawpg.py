@@ -26,6 +26,9 @@ Steps:
     startup:USER:DB[:MAJOR.MINOR]  StartupMessage (default protocol 3.0)
     raw:HEX                        send these bytes as they are
     query:SQL                      a simple-protocol Query message
+    pipeline:SQL&&&SQL...         several Query messages in one send()
+    xpipeline:SQL&&&SQL...        per statement Parse/Bind/Describe/Execute/
+                                   Sync (unnamed), all in one send()
     ssl | gss                      SSLRequest / GSSENCRequest, then read 1 byte
     cancel:PID:KEY                 CancelRequest (on this connection)
     auth:PASSWORD                  answer cleartext, MD5 or SCRAM-SHA-256
@@ -117,7 +120,17 @@ class Conn:
 
 
 def msg(t, body):
+    if isinstance(t, str):
+        t = t.encode()
     return t + struct.pack("!i", len(body) + 4) + body
+
+
+def extended(sql):
+    """One unnamed statement: Parse, Bind (no parameters, text results),
+    Describe portal, Execute, Sync."""
+    return (msg("P", b"\0" + sql.encode() + b"\0" + struct.pack("!h", 0))
+            + msg("B", b"\0\0" + struct.pack("!hhh", 0, 0, 0))
+            + msg("D", b"P\0") + msg("E", b"\0" + struct.pack("!i", 0)) + msg("S", b""))
 
 
 def auth(c, user, password):
@@ -259,6 +272,10 @@ def main(argv):
         elif name == "query":
             body = rest.encode() + b"\0"
             c.send(b"Q" + struct.pack("!i", len(body) + 4) + body)
+        elif name == "pipeline":
+            c.send(b"".join(msg("Q", q.encode() + b"\0") for q in rest.split("&&&")))
+        elif name == "xpipeline":
+            c.send(b"".join(extended(q) for q in rest.split("&&&")))
         elif name == "ssl":
             c.send(struct.pack("!ii", 8, 80877103))
             c.read_byte()
