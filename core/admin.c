@@ -1911,15 +1911,31 @@ static bool admin_wait_check(AdminWait w, const char *dbname, usec_t since, cons
 	}
 }
 
+/* Client.admin_wait: what a waiting admin command waits for (malloc'd
+ * when it starts waiting, freed when answered or the client goes). */
+struct AdminWaitState {
+	AdminWait kind;
+	usec_t since;                 /* when it started waiting */
+	char db[CF_NAME_MAX];         /* its database argument ("" = all) */
+};
+
+static void admin_wait_end(Client *c)
+{
+	if (!c->admin_wait)
+		return;
+	free(c->admin_wait);
+	c->admin_wait = NULL;
+	admin_waiters--;
+}
+
 /* Answer a waiting admin client and let it be read again. */
 static void admin_wait_answer(Client *c, const char *err)
 {
 	uint8_t buf[128];
-	AdminWait w = (AdminWait)c->admin_wait;
+	AdminWait w = c->admin_wait->kind;
 	PktBuf p;
 
-	c->admin_wait = ADMIN_WAIT_NONE;
-	admin_waiters--;
+	admin_wait_end(c);
 	if (err) {
 		client_send_error_ready(c, "57014", "%s", err);
 	} else {
@@ -1949,8 +1965,8 @@ void admin_run_waits(void)
 		list_for_each_safe(m, t, &p->active_clients) {
 			Client *c = list_entry(m, Client, node);
 			const char *err = NULL;
-			if (c->admin_wait && admin_wait_check((AdminWait)c->admin_wait, c->admin_wait_db,
-			                                      c->admin_wait_since, &err))
+			if (c->admin_wait && admin_wait_check(c->admin_wait->kind, c->admin_wait->db,
+			                                      c->admin_wait->since, &err))
 				admin_wait_answer(c, err);
 		}
 		break;
@@ -1959,10 +1975,7 @@ void admin_run_waits(void)
 
 void admin_client_gone(Client *c)
 {
-	if (c->admin_wait) {
-		c->admin_wait = ADMIN_WAIT_NONE;
-		admin_waiters--;
-	}
+	admin_wait_end(c);
 }
 
 /* ---- dispatcher -------------------------------------------------------- */
@@ -2016,9 +2029,14 @@ static void admin_finish(AdminCtx *ctx, bool ok)
 	if (ok && ctx->wait != ADMIN_WAIT_NONE && !admin_wait_check(ctx->wait, ctx->wait_db, lg.now, NULL)) {
 		/* answered by admin_run_waits(); nothing was built yet */
 		pkt_free(ctx->out);
-		c->admin_wait = (uint8_t)ctx->wait;
-		c->admin_wait_since = lg.now;
-		snprintf(c->admin_wait_db, sizeof(c->admin_wait_db), "%s", ctx->wait_db);
+		c->admin_wait = calloc(1, sizeof(*c->admin_wait));
+		if (!c->admin_wait) {
+			client_send_error_ready(c, "53200", "out of memory");
+			return;
+		}
+		c->admin_wait->kind = ctx->wait;
+		c->admin_wait->since = lg.now;
+		snprintf(c->admin_wait->db, sizeof(c->admin_wait->db), "%s", ctx->wait_db);
 		admin_waiters++;
 		sbuf_pause(&c->sbuf);
 		return;

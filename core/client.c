@@ -27,6 +27,7 @@
 #include "prepare.h"
 #include "log.h"
 #include "tls.h"
+#include "strpool.h"
 
 #include <pwd.h>
 
@@ -106,27 +107,83 @@ void client_send_error_ready(Client *c, const char *sqlstate, const char *fmt, .
 
 /* ---- lifecycle ------------------------------------------------------- */
 
-static void client_addr_text(Client *c, const struct sockaddr *sa)
+/* Login-time state (Client.login): made at accept, freed at the welcome
+ * (client_login_free), so an idle client does not carry it. */
+typedef struct ClientLogin ClientLogin;
+
+struct ClientLogin {
+	struct sockaddr_storage peer; /* TCP peer address (for hba) */
+	uint32_t peer_uid;            /* Unix socket peer (SO_PEERCRED) */
+	AuthStep auth_step;
+	int auth_method;              /* how this client authenticates (CM_*) */
+	uint8_t md5_salt[4];
+	ScramServer *scram;           /* during SCRAM only (malloc'd) */
+	char *auth_secret;            /* secret being verified (malloc'd) */
+	char *tls_peer_cn;            /* CN of its verified certificate (malloc'd), NULL = none */
+};
+
+static void client_login_free(Client *c)
 {
+	ClientLogin *l = c->login;
+
+	if (!l)
+		return;
+	if (l->scram)
+		memset(l->scram, 0, sizeof(*l->scram));
+	free(l->scram);
+	free(l->auth_secret);
+	free(l->tls_peer_cn);
+	free(l);
+	c->login = NULL;
+}
+
+/* The peer address as text (pooled: clients from one host share it). */
+static const char *client_addr_text(Client *c, const struct sockaddr *sa)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	c->port = 0;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, c->addr, sizeof(c->addr));
+		if (!inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf)))
+			buf[0] = '\0';
 		c->port = ntohs(in->sin_port);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, c->addr, sizeof(c->addr));
+		if (!inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf)))
+			buf[0] = '\0';
 		c->port = ntohs(in6->sin6_port);
 	} else {
-		snprintf(c->addr, sizeof(c->addr), "unix");
-		c->port = 0;
+		snprintf(buf, sizeof(buf), "unix");
 	}
+	return strpool_get(buf);
+}
+
+/* Free a closed client (objects_reap, after its JUSTFREE turn). */
+void client_free(Client *c)
+{
+	varcache_clear(&c->vars);
+	client_login_free(c);
+	strpool_put(c->username);
+	strpool_put(c->dbname);
+	strpool_put(c->addr);
+	strpool_put(c->ryw_key);
+	free(c->txn_key);
+	free(c);
 }
 
 Client *client_accept(int fd, const struct sockaddr *sa, socklen_t salen, bool is_unix)
 {
 	Client *c = calloc(1, sizeof(*c));
+	const char *addr;
 
-	if (!c) {
+	if (c)
+		c->login = calloc(1, sizeof(*c->login));
+	addr = c && c->login ? client_addr_text(c, sa) : NULL;
+	if (!addr) {
+		if (c)
+			free(c->login);
+		free(c);
 		close(fd);
 		return NULL;
 	}
@@ -136,16 +193,17 @@ Client *client_accept(int fd, const struct sockaddr *sa, socklen_t salen, bool i
 	list_node_init(&c->cancel_node);
 	c->id = lg.next_client_id++;
 	c->is_unix = is_unix;
-	client_addr_text(c, sa);
-	if (!is_unix && salen > 0 && (size_t)salen <= sizeof(c->peer))
-		memcpy(&c->peer, sa, (size_t)salen);
+	c->addr = addr;
+	c->username = c->dbname = c->ryw_key = strpool_empty;
+	if (!is_unix && salen > 0 && (size_t)salen <= sizeof(c->login->peer))
+		memcpy(&c->login->peer, sa, (size_t)salen);
 	if (is_unix) {
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-			c->peer_uid = cred.uid;
+			c->login->peer_uid = cred.uid;
 		else
-			c->peer_uid = (uint32_t)-1;
+			c->login->peer_uid = (uint32_t)-1;
 	}
 	c->connect_time = c->request_time = lg.now;
 	client_change_state(c, CL_LOGIN);
@@ -211,8 +269,7 @@ void client_close(Client *c, const char *fmt, ...)
 	sbuf_close(&c->sbuf);
 	lg.client_count--;
 	client_change_state(c, CL_JUSTFREE);
-	if (c->scram)
-		memset(c->scram, 0, sizeof(*c->scram));
+	client_login_free(c);
 	if (p)
 		pool_activate_later(p);
 }
@@ -229,13 +286,20 @@ static void client_event(SBuf *sb, SBufEvent ev)
 	case SBUF_EV_SEND_FAILED:
 		client_close(c, "sending to the client failed");
 		break;
-	case SBUF_EV_TLS_READY:
+	case SBUF_EV_TLS_READY: {
+		char *cn = tls_peer_cn(c->sbuf.tls);
 		c->tls_active = true;
-		c->tls_peer_cn = tls_peer_cn(c->sbuf.tls);
 		if (lg.cfg->log_connections)
 			clog_msg(LOG_LVL_DEBUG, c, "TLS established: %s%s%s", tls_info(c->sbuf.tls),
-			         c->tls_peer_cn ? ", certificate CN=" : "", c->tls_peer_cn ? c->tls_peer_cn : "");
+			         cn ? ", certificate CN=" : "", cn ? cn : "");
+		if (c->login) {
+			free(c->login->tls_peer_cn);
+			c->login->tls_peer_cn = cn;
+		} else {
+			free(cn);
+		}
 		break;
+	}
 	case SBUF_EV_TLS_FAILED:
 		client_close(c, "%s", tls_error(c->sbuf.tls));
 		break;
@@ -288,6 +352,7 @@ static void client_send_welcome(Client *c)
 	}
 	pkt_free(&p);
 	c->welcomed = true;
+	client_login_free(c);
 	c->db->client_count++;
 	c->user->client_count++;
 	c->request_time = lg.now;
@@ -325,10 +390,10 @@ static bool client_login_retry_pending(const Pool *p)
  * pooler can log in to servers as this user without a password. */
 static void client_keep_scram_keys(Client *c, User *u)
 {
-	if (!u || !c->scram || !c->scram->have_client_key || !c->auth_secret ||
-	    !scram_secret_server_key(c->auth_secret, u->scram_server_key))
+	if (!u || !c->login->scram || !c->login->scram->have_client_key || !c->login->auth_secret ||
+	    !scram_secret_server_key(c->login->auth_secret, u->scram_server_key))
 		return;
-	memcpy(u->scram_client_key, c->scram->client_key, SCRAM_KEY_LEN);
+	memcpy(u->scram_client_key, c->login->scram->client_key, SCRAM_KEY_LEN);
 	u->scram_keys_ok = true;
 }
 
@@ -337,7 +402,7 @@ static void client_keep_scram_keys(Client *c, User *u)
  * admin_users) -- let in as admin without a password. */
 static bool client_admin_peer(const Client *c)
 {
-	return c->admin && c->is_unix && c->peer_uid == (uint32_t)getuid() &&
+	return c->admin && c->is_unix && c->login->peer_uid == (uint32_t)getuid() &&
 		(config_list_contains(lg.cfg->admin_users, c->username) ||
 		 strcmp(c->username, "pgbouncer") == 0 || strcmp(c->username, "lagoon") == 0);
 }
@@ -348,11 +413,11 @@ static void client_keep_dyn_secret(Client *c, User *u)
 {
 	char *d;
 
-	if (!u || !c->auth_secret || (lg.authfile && authfile_lookup(lg.authfile, c->username)))
+	if (!u || !c->login->auth_secret || (lg.authfile && authfile_lookup(lg.authfile, c->username)))
 		return;
-	if (u->dyn_secret && strcmp(u->dyn_secret, c->auth_secret) == 0)
+	if (u->dyn_secret && strcmp(u->dyn_secret, c->login->auth_secret) == 0)
 		return;
-	d = strdup(c->auth_secret);
+	d = strdup(c->login->auth_secret);
 	if (!d)
 		return;
 	free(u->dyn_secret);
@@ -361,16 +426,16 @@ static void client_keep_dyn_secret(Client *c, User *u)
 
 static void client_auth_ok(Client *c)
 {
-	c->auth_step = AUTH_STEP_NONE;
+	c->login->auth_step = AUTH_STEP_NONE;
 	client_keep_dyn_secret(c, user_get(c->username));
-	if (c->scram && c->scram->have_client_key)
+	if (c->login->scram && c->login->scram->have_client_key)
 		client_keep_scram_keys(c, user_get(c->username));
-	if (c->scram)
-		memset(c->scram, 0, sizeof(*c->scram));
-	free(c->scram);
-	c->scram = NULL;
-	free(c->auth_secret);
-	c->auth_secret = NULL;
+	if (c->login->scram)
+		memset(c->login->scram, 0, sizeof(*c->login->scram));
+	free(c->login->scram);
+	c->login->scram = NULL;
+	free(c->login->auth_secret);
+	c->login->auth_secret = NULL;
 	if (!c->db) {
 		client_fatal(c, "3D000", "database \"%s\" does not exist", c->dbname);
 		return;
@@ -522,18 +587,18 @@ static void client_start_scram(Client *c)
 {
 	static const char mechs[] = "SCRAM-SHA-256\0";
 
-	c->scram = calloc(1, sizeof(*c->scram));
-	if (!c->scram) {
+	c->login->scram = calloc(1, sizeof(*c->login->scram));
+	if (!c->login->scram) {
 		client_fatal(c, "53200", "out of memory");
 		return;
 	}
 	/* a NULL secret runs a mock exchange that fails at the end */
-	if (!scram_server_init(c->scram, c->username, c->auth_secret, 0)) {
-		free(c->auth_secret);
-		c->auth_secret = NULL;
-		(void)scram_server_init(c->scram, c->username, NULL, 0);
+	if (!scram_server_init(c->login->scram, c->username, c->login->auth_secret, 0)) {
+		free(c->login->auth_secret);
+		c->login->auth_secret = NULL;
+		(void)scram_server_init(c->login->scram, c->username, NULL, 0);
 	}
-	c->auth_step = AUTH_STEP_SCRAM_FIRST;
+	c->login->auth_step = AUTH_STEP_SCRAM_FIRST;
 	client_send_auth(c, AUTH_REQ_SASL, mechs, sizeof(mechs));
 }
 
@@ -554,7 +619,7 @@ static int client_method(Client *c)
 	default: return CM_REJECT;
 	}
 	memset(&q, 0, sizeof(q));
-	q.addr = c->is_unix ? NULL : (const struct sockaddr *)&c->peer;
+	q.addr = c->is_unix ? NULL : (const struct sockaddr *)&c->login->peer;
 	q.tls = c->tls_active;
 	q.database = c->dbname;
 	q.user = c->username;
@@ -590,13 +655,13 @@ static void client_auth_no_password(Client *c, int m, const char *secret)
 		             c->addr, c->username, c->dbname, enc);
 		return;
 	case CM_CERT:
-		if (c->tls_active && c->tls_peer_cn && strcmp(c->tls_peer_cn, c->username) == 0)
+		if (c->tls_active && c->login->tls_peer_cn && strcmp(c->login->tls_peer_cn, c->username) == 0)
 			client_auth_ok(c);
 		else
 			client_auth_refused(c, "certificate authentication failed for user \"%s\"", c->username);
 		return;
 	case CM_PEER: {
-		struct passwd *pw = c->is_unix ? getpwuid((uid_t)c->peer_uid) : NULL;
+		struct passwd *pw = c->is_unix ? getpwuid((uid_t)c->login->peer_uid) : NULL;
 		if (pw && strcmp(pw->pw_name, c->username) == 0)
 			client_auth_ok(c);
 		else
@@ -618,27 +683,27 @@ static void client_auth_no_password(Client *c, int m, const char *secret)
  * such user: a mock exchange that fails like a wrong password). */
 void client_auth_with_secret(Client *c, const char *secret)
 {
-	int m = c->auth_method;
+	int m = c->login->auth_method;
 
-	c->auth_step = AUTH_STEP_NONE;
+	c->login->auth_step = AUTH_STEP_NONE;
 	if (c->sbuf.paused)
 		sbuf_continue(&c->sbuf);
-	c->auth_secret = secret ? strdup(secret) : NULL;
-	if (secret && !c->auth_secret) {
+	c->login->auth_secret = secret ? strdup(secret) : NULL;
+	if (secret && !c->login->auth_secret) {
 		client_fatal(c, "53200", "out of memory");
 		return;
 	}
 	if (m == CM_SCRAM || (m == CM_MD5 && secret && auth_secret_kind(secret) == SECRET_SCRAM)) {
 		client_start_scram(c);
 	} else if (m == CM_MD5) {
-		if (!auth_random_bytes(c->md5_salt, sizeof(c->md5_salt))) {
+		if (!auth_random_bytes(c->login->md5_salt, sizeof(c->login->md5_salt))) {
 			client_fatal(c, "58000", "could not generate random salt");
 			return;
 		}
-		c->auth_step = AUTH_STEP_MD5;
-		client_send_auth(c, AUTH_REQ_MD5, c->md5_salt, sizeof(c->md5_salt));
+		c->login->auth_step = AUTH_STEP_MD5;
+		client_send_auth(c, AUTH_REQ_MD5, c->login->md5_salt, sizeof(c->login->md5_salt));
 	} else {
-		c->auth_step = AUTH_STEP_PASSWORD;
+		c->login->auth_step = AUTH_STEP_PASSWORD;
 		client_send_auth(c, AUTH_REQ_PASSWORD, NULL, 0);
 	}
 }
@@ -657,14 +722,14 @@ static void client_start_auth(Client *c)
 		client_fatal(c, "28000", "too many failed login attempts from this address; try again later");
 		return;
 	}
-	m = c->auth_method = client_method(c);
+	m = c->login->auth_method = client_method(c);
 	if (m != CM_PASSWORD && m != CM_MD5 && m != CM_SCRAM) {
 		client_auth_no_password(c, m, secret);
 		return;
 	}
 	if (!secret && authq_wanted(c)) {
 		/* the secret comes from auth_query; stop reading meanwhile */
-		c->auth_step = AUTH_STEP_QUERY;
+		c->login->auth_step = AUTH_STEP_QUERY;
 		sbuf_pause(&c->sbuf);
 		authq_start(c);
 		return;
@@ -676,14 +741,14 @@ static bool client_check_plain(Client *c, const char *password)
 {
 	char md5[36];
 
-	if (!c->auth_secret)
+	if (!c->login->auth_secret)
 		return false;
-	switch (auth_secret_kind(c->auth_secret)) {
+	switch (auth_secret_kind(c->login->auth_secret)) {
 	case SECRET_PLAIN:
-		return auth_str_equal(c->auth_secret, password);
+		return auth_str_equal(c->login->auth_secret, password);
 	case SECRET_MD5:
 		md5_secret(c->username, password, md5);
-		return auth_str_equal(c->auth_secret, md5);
+		return auth_str_equal(c->login->auth_secret, md5);
 	default:
 		return false;
 	}
@@ -696,7 +761,7 @@ static void client_scram_step(Client *c, PktReader *r)
 	const char *data;
 	size_t len;
 
-	if (c->auth_step == AUTH_STEP_SCRAM_FIRST) {
+	if (c->login->auth_step == AUTH_STEP_SCRAM_FIRST) {
 		const char *mech = pkt_get_str(r);
 		uint32_t dlen = pkt_get_u32(r);
 		if (r->bad || !mech || strcmp(mech, "SCRAM-SHA-256") != 0) {
@@ -709,18 +774,18 @@ static void client_scram_step(Client *c, PktReader *r)
 			return;
 		}
 		data = (const char *)pkt_get_bytes(r, len);
-		if (!data || !scram_server_first(c->scram, data, len, out, sizeof(out), err, sizeof(err))) {
+		if (!data || !scram_server_first(c->login->scram, data, len, out, sizeof(out), err, sizeof(err))) {
 			clog_msg(LOG_LVL_LOG, c, "SCRAM: %s", data ? err : "no data");
 			client_auth_failed(c);
 			return;
 		}
-		c->auth_step = AUTH_STEP_SCRAM_FINAL;
+		c->login->auth_step = AUTH_STEP_SCRAM_FINAL;
 		client_send_auth(c, AUTH_REQ_SASL_CONT, out, strlen(out));
 		return;
 	}
 	len = r->len - r->pos;
 	data = (const char *)pkt_get_bytes(r, len);
-	if (!data || !scram_server_final(c->scram, data, len, out, sizeof(out), err, sizeof(err))) {
+	if (!data || !scram_server_final(c->login->scram, data, len, out, sizeof(out), err, sizeof(err))) {
 		client_auth_failed(c);
 		return;
 	}
@@ -736,7 +801,7 @@ static void client_auth_message(Client *c, const SBufMsg *msg)
 	const char *pw;
 
 	pkt_reader_init(&r, msg->data + 5, msg->len - 5);
-	switch (c->auth_step) {
+	switch (c->login->auth_step) {
 	case AUTH_STEP_PASSWORD:
 		pw = pkt_get_str(&r);
 		if (pw && client_check_plain(c, pw))
@@ -746,8 +811,8 @@ static void client_auth_message(Client *c, const SBufMsg *msg)
 		break;
 	case AUTH_STEP_MD5:
 		pw = pkt_get_str(&r);
-		if (pw && c->auth_secret && auth_secret_kind(c->auth_secret) != SECRET_SCRAM &&
-		    md5_verify(c->username, c->auth_secret, c->md5_salt, pw))
+		if (pw && c->login->auth_secret && auth_secret_kind(c->login->auth_secret) != SECRET_SCRAM &&
+		    md5_verify(c->username, c->login->auth_secret, c->login->md5_salt, pw))
 			client_auth_ok(c);
 		else
 			client_auth_failed(c);
@@ -769,9 +834,12 @@ static void client_auth_message(Client *c, const SBufMsg *msg)
  * the value is not a valid key. */
 static bool client_take_ryw_key(Client *c, const char *value)
 {
-	if (!routing_valid_key(value))
+	const char *k;
+
+	if (!routing_valid_key(value) || !(k = strpool_get(value)))
 		return false;
-	snprintf(c->ryw_key, sizeof(c->ryw_key), "%s", value);
+	strpool_put(c->ryw_key);
+	c->ryw_key = k;
 	return true;
 }
 
@@ -839,12 +907,29 @@ static void client_handle_cancel(Client *c, uint32_t pid, uint32_t key)
 	client_close(c, "cancel request handled");
 }
 
+/* Client.username / dbname from the startup packet, cut to CF_NAME_MAX - 1
+ * bytes as a name may be (a longer one is refused after).  false: out of
+ * memory. */
+static bool client_set_name(const char **field, const char *value)
+{
+	size_t len = strnlen(value, CF_NAME_MAX - 1);
+	const char *v = strpool_get_len(value, len);
+
+	if (!v)
+		return false;
+	strpool_put(*field);
+	*field = v;
+	return true;
+}
+
 static void client_startup_v3(Client *c, const StartupInfo *si)
 {
 	const char *dbname = si->database && si->database[0] ? si->database : si->user;
 
-	snprintf(c->username, sizeof(c->username), "%s", si->user);
-	snprintf(c->dbname, sizeof(c->dbname), "%s", dbname);
+	if (!client_set_name(&c->username, si->user) || !client_set_name(&c->dbname, dbname)) {
+		client_fatal(c, "53200", "out of memory");
+		return;
+	}
 	if (strlen(si->user) >= CF_NAME_MAX || strlen(dbname) >= CF_NAME_MAX) {
 		client_fatal(c, "42622", "user or database name too long");
 		return;

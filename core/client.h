@@ -10,6 +10,9 @@
 /* Take ownership of an accepted socket. */
 Client *client_accept(int fd, const struct sockaddr *sa, socklen_t salen, bool is_unix);
 
+/* Free a closed (CL_FREE) client and all it owns (objects_reap). */
+void client_free(Client *c);
+
 /* Close a client: log the reason, unlink its server (closing the server if
  * it is mid-transaction), move to JUSTFREE.  Sends nothing. */
 void client_close(Client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -238,10 +238,24 @@ typedef enum AuthStep {
 	AUTH_STEP_QUERY,              /* waiting for auth_query to find the secret */
 } AuthStep;
 
+/* Login-time state of a client (client.c): allocated at accept, freed
+ * when the client is welcomed, so an idle client does not carry it. */
+struct ClientLogin;
+struct AdminWaitState;
+
+/* Size of Client.txn_key's buffer ("u:" or "k:" and a key). */
+#define CLIENT_TXN_KEY_MAX 72
+
+/* Field order keeps the struct tight: one idle client costs RSS for all
+ * of it (see README "Performance"); rarely used state lives behind the
+ * login / admin pointers. */
 struct Client {
 	SBuf sbuf;                    /* must stay first */
 	ListNode node;                /* the state list */
+	ListNode cancel_node;         /* lg.cancel_hash bucket chain */
+	ListNode authq_node;          /* authq_pool->authq_clients */
 	ClientState state;
+	int port;                     /* peer port (0 for Unix sockets) */
 	Pool *pool;                   /* NULL while logging in */
 	Database *db;
 	User *user;
@@ -251,38 +265,29 @@ struct Client {
 	void *plugin_slot;            /* the routing plugin's per-session state */
 	uint64_t txn_count;           /* transactions started */
 	uint8_t *retry_msg;           /* copy of a replica-routed single Query, for retry (malloc'd) */
-	uint32_t retry_len;
 	uint8_t *held;                /* RowDescription held back until the outcome is known (malloc'd) */
+	uint32_t retry_len;
 	uint32_t held_len;
-	bool retry_armed;             /* the transaction on a replica may still be replayed */
-	bool retry_send;              /* retry_msg goes to the next server linked */
-	bool retry_recording;         /* messages of the first batch are still being copied */
-	bool decided;                 /* the waiting first message has its routing decision */
-	bool txn_write;               /* the current transaction may write (runs on the primary) */
 	uint64_t last_commit_lsn;     /* >= the end of this session's last write; 0 = none */
 	usec_t last_commit_time;      /* when it was learned; 0 = never */
 	uint64_t lsn_epoch;           /* db->primary_changes when it was learned */
-	bool route_parked;            /* CL_WAITING for a POOLER_WAIT, not for a server */
-	bool pipeline_held;           /* paused: a new batch behind a read running on a replica */
 	usec_t route_wait_start;      /* first POOLER_WAIT of this transaction; 0 = none */
 	usec_t route_wait_deadline;   /* then the primary, without asking */
 	struct event *route_timer;    /* fires at route_wait_deadline (owned, lazily made) */
-	char ryw_key[64];             /* lagoon.ryw_key startup parameter ("" = none) */
-	char txn_key[72];             /* the current transaction's read-your-writes key ("" = none) */
+	const char *ryw_key;          /* lagoon.ryw_key startup parameter (strpool; strpool_empty = none) */
+	char *txn_key;                /* the current transaction's read-your-writes key: a
+	                               * CLIENT_TXN_KEY_MAX buffer made for the first keyed
+	                               * transaction (malloc'd); NULL or "" = none */
 	struct PrepClient *prep;      /* its named prepared statements (prepare.c), NULL = not tracked */
 	uint64_t id;                  /* for KILL_CLIENT and logs */
 	uint32_t cancel_pid, cancel_key; /* our BackendKeyData for this client */
-	ListNode cancel_node;         /* lg.cancel_hash bucket chain */
+	uint32_t cancel_target_pid, cancel_target_key; /* CL_CANCEL: the key */
 
-	char username[CF_NAME_MAX];
-	char dbname[CF_NAME_MAX];
-	char addr[64];                /* peer address text ("unix" for sockets) */
-	int port;
-	bool is_unix;
-	uint32_t peer_uid;            /* Unix socket peer (getpeereid) */
-	struct sockaddr_storage peer; /* TCP peer address (for hba) */
-	bool tls_active;              /* the TLS handshake with this client finished */
-	char *tls_peer_cn;            /* CN of its verified certificate (malloc'd), NULL = none */
+	const char *username;         /* from the startup packet (strpool; strpool_empty until then) */
+	const char *dbname;           /* likewise */
+	const char *addr;             /* peer address text, "unix" for sockets (strpool) */
+	struct ClientLogin *login;    /* login-time state (client.c), NULL once welcomed */
+	Pool *authq_pool;             /* pool running this client's auth_query, or NULL */
 
 	usec_t connect_time;
 	usec_t request_time;          /* last message from the client */
@@ -292,23 +297,21 @@ struct Client {
 
 	VarCache vars;                /* what the client believes it has set */
 
-	AuthStep auth_step;
-	uint8_t md5_salt[4];
-	ScramServer *scram;           /* during SCRAM only (malloc'd) */
-	char *auth_secret;            /* secret being verified (malloc'd) */
-	int auth_method;              /* how this client authenticates (client.c) */
-	ListNode authq_node;          /* authq_pool->authq_clients */
-	Pool *authq_pool;             /* pool running this client's auth_query, or NULL */
+	struct AdminWaitState *admin_wait; /* an admin command waiting to complete (admin.c), or NULL */
+	bool retry_armed;             /* the transaction on a replica may still be replayed */
+	bool retry_send;              /* retry_msg goes to the next server linked */
+	bool retry_recording;         /* messages of the first batch are still being copied */
+	bool decided;                 /* the waiting first message has its routing decision */
+	bool txn_write;               /* the current transaction may write (runs on the primary) */
+	bool route_parked;            /* CL_WAITING for a POOLER_WAIT, not for a server */
+	bool pipeline_held;           /* paused: a new batch behind a read running on a replica */
+	bool is_unix;
+	bool tls_active;              /* the TLS handshake with this client finished */
 	bool authq_running;           /* a server runs the query for this user now */
-
 	bool admin;                   /* connected to the admin console */
 	bool admin_superuser;         /* may run mutating commands */
-	uint8_t admin_wait;           /* an admin command waiting to complete (admin.c) */
-	usec_t admin_wait_since;      /* when it started waiting */
-	char admin_wait_db[CF_NAME_MAX]; /* its database argument ("" = all) */
 	bool welcomed;                /* got AuthenticationOk + ReadyForQuery */
 	bool close_pending;           /* a FATAL error was sent: close at its next message */
-	uint32_t cancel_target_pid, cancel_target_key; /* CL_CANCEL: the key */
 };
 
 struct Server {

@@ -756,11 +756,7 @@ void objects_reap(void)
 	while ((n = list_first(&lg.justfree_clients))) {
 		Client *c = list_entry(n, Client, node);
 		client_change_state(c, CL_FREE);
-		varcache_clear(&c->vars);
-		free(c->scram);
-		free(c->auth_secret);
-		free(c->tls_peer_cn);
-		free(c);
+		client_free(c);
 	}
 	while ((n = list_first(&lg.justfree_servers))) {
 		Server *s = list_entry(n, Server, node);

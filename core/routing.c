@@ -183,7 +183,7 @@ static bool routing_key_view(Client *c, pooler_session *s)
 	RywTable *t = db->ryw_keys;
 	RywKey *e;
 
-	if (!c->txn_key[0] || !t)
+	if (!c->txn_key || !c->txn_key[0] || !t)
 		return false;
 	e = routing_key_find(t, c->txn_key, NULL);
 	if (e && e->pending > 0 && lg.now - e->pending_at < RYW_PENDING_MAX) {
@@ -276,24 +276,42 @@ static void routing_sync_instance(Client *c)
 	c->plugin_slot = NULL;
 }
 
+static void routing_clear_txn_key(Client *c)
+{
+	if (c->txn_key)
+		c->txn_key[0] = '\0';
+}
+
+/* c->txn_key = prefix and klen bytes of key.  Its buffer is made for the
+ * client's first keyed transaction; out of memory, the transaction has
+ * no key (routed as if read-your-writes were off for it). */
+static void routing_set_txn_key(Client *c, const char *prefix, const char *key, int klen)
+{
+	if (!c->txn_key && !(c->txn_key = malloc(CLIENT_TXN_KEY_MAX))) {
+		log_error("routing: out of memory for a read-your-writes key");
+		return;
+	}
+	snprintf(c->txn_key, CLIENT_TXN_KEY_MAX, "%s%.*s", prefix, klen, key);
+}
+
 /* The current transaction's read-your-writes key (c->txn_key) by the
  * database's scope; cr = its first statement's classification. */
 static void routing_txn_key(Client *c, const ClassifyResult *cr)
 {
 	switch (c->pool->db->ryw_scope) {
 	case RYW_SCOPE_USER:
-		snprintf(c->txn_key, sizeof(c->txn_key), "u:%s", c->username);
+		routing_set_txn_key(c, "u:", c->username, (int)strlen(c->username));
 		break;
 	case RYW_SCOPE_KEY:
 		if (cr->ryw_key)
-			snprintf(c->txn_key, sizeof(c->txn_key), "k:%.*s", (int)cr->ryw_key_len, cr->ryw_key);
+			routing_set_txn_key(c, "k:", cr->ryw_key, (int)cr->ryw_key_len);
 		else if (c->ryw_key[0])
-			snprintf(c->txn_key, sizeof(c->txn_key), "k:%s", c->ryw_key);
+			routing_set_txn_key(c, "k:", c->ryw_key, (int)strlen(c->ryw_key));
 		else
-			c->txn_key[0] = '\0';
+			routing_clear_txn_key(c);
 		break;
 	default:
-		c->txn_key[0] = '\0';
+		routing_clear_txn_key(c);
 		break;
 	}
 }
@@ -341,7 +359,7 @@ void routing_decide_classified(Client *c, const ClassifyResult *cr, const char *
 
 	if (!c->route_wait_start)
 		c->txn_count++;
-	c->txn_key[0] = '\0';
+	routing_clear_txn_key(c);
 	/* in session mode the first transaction's server serves the whole
 	 * session, writes included: everything stays on the primary */
 	if (db->nbackends <= 1 || !db->router || pool_mode_of(c->pool) == POOL_MODE_SESSION) {

@@ -6,11 +6,13 @@
  * tracked parameters (the GUC_REPORT ones a client can observe).  When a
  * client is linked to a server whose values differ, varcache_diff_sql()
  * produces the SET statements that bring the server in line.  Values are
- * malloc'd copies owned by the cache; names are matched
+ * strpool references owned by the cache (shared with every other cache
+ * holding the same value); names are matched
  * case-insensitively, as PostgreSQL does, and written back in the
  * spelling PostgreSQL uses in ParameterStatus.
  */
 #include "varcache.h"
+#include "strpool.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -47,18 +49,18 @@ const char *varcache_name(VarId id)
 
 bool varcache_set(VarCache *vc, VarId id, const char *value)
 {
-	char *copy = NULL;
+	const char *copy = NULL;
 
 	if ((int)id < 0 || id >= VAR_COUNT)
 		return false;
 	if (value == vc->val[id])
 		return true;
 	if (value) {
-		copy = strdup(value);
+		copy = strpool_get(value);
 		if (!copy)
 			return false;
 	}
-	free(vc->val[id]);
+	strpool_put(vc->val[id]);
 	vc->val[id] = copy;
 	return true;
 }
@@ -75,20 +77,21 @@ bool varcache_set_by_name(VarCache *vc, const char *name, const char *value)
 void varcache_clear(VarCache *vc)
 {
 	for (int i = 0; i < VAR_COUNT; i++) {
-		free(vc->val[i]);
+		strpool_put(vc->val[i]);
 		vc->val[i] = NULL;
 	}
 }
 
-/* On allocation failure a value is left unknown (NULL), which at worst
- * makes a later diff send a redundant SET. */
+/* Shares src's pooled values: no allocation. */
 void varcache_copy(VarCache *dst, const VarCache *src)
 {
 	if (dst == src)
 		return;
 	for (int i = 0; i < VAR_COUNT; i++) {
-		if (!varcache_set(dst, (VarId)i, src->val[i]))
-			varcache_set(dst, (VarId)i, NULL);
+		if (dst->val[i] == src->val[i])
+			continue;
+		strpool_put(dst->val[i]);
+		dst->val[i] = strpool_ref(src->val[i]);
 	}
 }
 
@@ -133,9 +136,10 @@ static void out_literal(SqlOut *o, const char *v)
 	out_char(o, '\'');
 }
 
+/* Pooled values: equal strings are the same pointer. */
 static bool var_differs(const char *client, const char *server)
 {
-	return client && (!server || strcmp(client, server) != 0);
+	return client && client != server;
 }
 
 int varcache_diff_sql(const VarCache *client, const VarCache *server, char *buf, size_t len)

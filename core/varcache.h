@@ -5,7 +5,8 @@
  * parameters it set (at startup or with SET) must follow it.  Each client
  * and server keeps the values it has; when they differ at link time the
  * core sends one SET query to the server and swallows its replies.
- * Values are owned (malloc'd) by the cache.
+ * Values are strpool strings (strpool.h): one reference per cache slot,
+ * so the many clients that inherit their pool's values share one copy.
  */
 #ifndef LAGOON_VARCACHE_H
 #define LAGOON_VARCACHE_H
@@ -25,7 +26,7 @@ typedef enum VarId {
 } VarId;
 
 typedef struct VarCache {
-	char *val[VAR_COUNT];  /* NULL = unknown / not set */
+	const char *val[VAR_COUNT];  /* pooled (strpool.h); NULL = unknown / not set */
 } VarCache;
 
 /* VAR_COUNT if the name is not tracked (case-insensitive). */

@@ -10,6 +10,7 @@
  */
 #include "proto.h"
 #include "varcache.h"
+#include "strpool.h"
 #include "tap/tap.h"
 
 #include <stdint.h>
@@ -564,13 +565,45 @@ static void test_varcache_basics(void)
 
 	varcache_set(&b, VAR_SEARCH_PATH, "x");
 	varcache_copy(&b, &a);
-	ok(b.val[VAR_TIMEZONE] != a.val[VAR_TIMEZONE] && strcmp(b.val[VAR_TIMEZONE], "Europe/Oslo") == 0,
-	   "copy duplicates values");
+	ok(b.val[VAR_TIMEZONE] == a.val[VAR_TIMEZONE] && strcmp(b.val[VAR_TIMEZONE], "Europe/Oslo") == 0,
+	   "copy shares the pooled values");
 	ok(b.val[VAR_SEARCH_PATH] == NULL, "copy clears values src lacks");
 	varcache_clear(&a);
 	ok(a.val[VAR_TIMEZONE] == NULL, "clear");
 	is_str("Europe/Oslo", b.val[VAR_TIMEZONE], "copy independent of source");
 	varcache_clear(&b);
+	is_int(0, (int)strpool_count(), "every pooled value given back");
+}
+
+static void test_strpool(void)
+{
+	const char *a = strpool_get("abc"), *b = strpool_get("abc");
+	const char *c = strpool_get_len("abcdef", 3), *d = strpool_get("abd");
+	char many[64][8];
+	const char *m[64];
+
+	ok(a && a == b && a == c, "equal strings share one copy");
+	ok(d && d != a && strcmp(d, "abd") == 0, "different strings differ");
+	is_int(2, (int)strpool_count(), "two distinct strings");
+	strpool_put(a);
+	strpool_put(b);
+	is_str("abc", c, "alive while referenced");
+	ok(strpool_ref(c) == c, "ref returns the same pointer");
+	strpool_put(c);
+	strpool_put(c);
+	strpool_put(d);
+	strpool_put(strpool_empty);
+	strpool_put(NULL);
+	is_int(0, (int)strpool_count(), "freed at the last reference");
+	for (int i = 0; i < 64; i++) {
+		snprintf(many[i], sizeof(many[i]), "s%d", i);
+		m[i] = strpool_get(many[i]);
+	}
+	ok(strpool_count() == 64 && strpool_get("s40") == m[40], "found after the table grew");
+	strpool_put(m[40]);
+	for (int i = 0; i < 64; i++)
+		strpool_put(m[i]);
+	is_int(0, (int)strpool_count(), "all given back");
 }
 
 /* A buffer of exactly the needed size works; one byte less does not. */
@@ -798,6 +831,7 @@ int main(void)
 	test_parse_error();
 	test_options();
 	test_varcache_basics();
+	test_strpool();
 	test_varcache_diff();
 	test_fuzz();
 	return exit_status();
