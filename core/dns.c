@@ -223,16 +223,27 @@ bool dns_is_name(const char *host)
 	return inet_pton(AF_INET, host, &a4) != 1 && inet_pton(AF_INET6, host, &a6) != 1;
 }
 
-static DnsHost *dns_find(const char *name)
+/* Where an entry's name is, counted from its ListNode (DnsHost, DnsZone). */
+#define DNS_NAME_AT(type) (offsetof(type, name) - offsetof(type, node))
+
+/* The node on list l whose entry is named name, or NULL; name_at: the
+ * entry's DNS_NAME_AT. */
+static ListNode *dns_list_find(const List *l, size_t name_at, const char *name)
 {
 	ListNode *n;
 
-	list_for_each(n, &dns_hosts) {
-		DnsHost *h = list_entry(n, DnsHost, node);
-		if (strcmp(h->name, name) == 0)
-			return h;
+	list_for_each(n, l) {
+		if (strcmp((const char *)n + name_at, name) == 0)
+			return n;
 	}
 	return NULL;
+}
+
+static DnsHost *dns_find(const char *name)
+{
+	ListNode *n = dns_list_find(&dns_hosts, DNS_NAME_AT(DnsHost), name);
+
+	return n ? list_entry(n, DnsHost, node) : NULL;
 }
 
 static bool dns_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
@@ -353,14 +364,9 @@ static const char *dns_zone_of(const char *name)
 
 static DnsZone *dns_zone_find(const char *zone)
 {
-	ListNode *n;
+	ListNode *n = dns_list_find(&dns_zones, DNS_NAME_AT(DnsZone), zone);
 
-	list_for_each(n, &dns_zones) {
-		DnsZone *z = list_entry(n, DnsZone, node);
-		if (strcmp(z->name, zone) == 0)
-			return z;
-	}
-	return NULL;
+	return n ? list_entry(n, DnsZone, node) : NULL;
 }
 
 /* A name joins (+1) or leaves (-1) the cache: count it in its zone. */
