@@ -1328,30 +1328,44 @@ static void admin_routing_row(AdminCtx *ctx, const Database *db, const Backend *
 	admin_row_emit(ctx, &r, NCOLS(admin_routing_cols));
 }
 
-/* One row per (database, backend, reason) that counted anything, then the
- * reads replayed on the primary after the backend refused them. */
-static bool admin_show_routing(AdminCtx *ctx)
+typedef void (*AdminDbRows)(AdminCtx *ctx, const Database *db);
+
+/* A SHOW whose rows come database by database (the admin one left out):
+ * the columns, rows(db) for each, CommandComplete. */
+static bool admin_show_per_db(AdminCtx *ctx, const AdminCol *cols, int ncols, AdminDbRows rows)
 {
 	const ListNode *n;
 
-	admin_describe(ctx, admin_routing_cols, NCOLS(admin_routing_cols));
+	admin_describe(ctx, cols, ncols);
 	list_for_each(n, &lg.databases) {
 		const Database *db = list_entry(n, Database, node);
-		if (db->admin)
-			continue;
-		for (int i = 0; i < db->nbackends && i < CF_MAX_BACKENDS; i++) {
-			const Backend *be = db->backends[i];
-			if (!be)
-				continue;
-			for (int k = 0; k < ROUTER_R_COUNT; k++)
-				if (db->route_counts[i][k])
-					admin_routing_row(ctx, db, be, router_reason_name((router_reason)k),
-					                  db->route_counts[i][k], &db->ryw_stats[i][k]);
-			if (db->route_retries[i])
-				admin_routing_row(ctx, db, be, "retried", db->route_retries[i], NULL);
-		}
+		if (!db->admin)
+			rows(ctx, db);
 	}
 	return admin_show_done(ctx);
+}
+
+/* One row per (backend, reason) of db that counted anything, then the
+ * reads replayed on the primary after the backend refused them. */
+static void admin_routing_rows(AdminCtx *ctx, const Database *db)
+{
+	for (int i = 0; i < db->nbackends && i < CF_MAX_BACKENDS; i++) {
+		const Backend *be = db->backends[i];
+		if (!be)
+			continue;
+		for (int k = 0; k < ROUTER_R_COUNT; k++)
+			if (db->route_counts[i][k])
+				admin_routing_row(ctx, db, be, router_reason_name((router_reason)k),
+				                  db->route_counts[i][k], &db->ryw_stats[i][k]);
+		if (db->route_retries[i])
+			admin_routing_row(ctx, db, be, "retried", db->route_retries[i], NULL);
+	}
+}
+
+static bool admin_show_routing(AdminCtx *ctx)
+{
+	return admin_show_per_db(ctx, admin_routing_cols, NCOLS(admin_routing_cols),
+	                         admin_routing_rows);
 }
 
 static bool admin_show_lists(AdminCtx *ctx)
@@ -1500,36 +1514,36 @@ static void admin_row_pct(AdminRow *r, uint64_t us)
 		admin_row_uint(r, us);
 }
 
+static const AdminCol admin_latency_cols[] = {
+	{ "database", T_TEXT }, { "kind", T_TEXT }, { "count", T_INT8 }, { "avg_us", T_INT8 },
+	{ "p50_us", T_INT8 }, { "p90_us", T_INT8 }, { "p99_us", T_INT8 },
+};
+
+/* One row per histogram of db. */
+static void admin_latency_rows(AdminCtx *ctx, const Database *db)
+{
+	static const char *const kinds[STATS_H_COUNT] = { "xact", "query", "wait" };
+
+	for (int k = 0; k < STATS_H_COUNT; k++) {
+		const StatsHist *h = &db->hist[k];
+		uint64_t cnt = stats_hist_total(h);
+		AdminRow r;
+		admin_row_init(&r);
+		admin_row_text(&r, db->name);
+		admin_row_text(&r, kinds[k]);
+		admin_row_uint(&r, cnt);
+		admin_row_uint(&r, cnt ? h->sum_us / cnt : 0);
+		admin_row_pct(&r, stats_hist_percentile(h, 50));
+		admin_row_pct(&r, stats_hist_percentile(h, 90));
+		admin_row_pct(&r, stats_hist_percentile(h, 99));
+		admin_row_emit(ctx, &r, NCOLS(admin_latency_cols));
+	}
+}
+
 static bool admin_show_latency(AdminCtx *ctx)
 {
-	static const AdminCol cols[] = {
-		{ "database", T_TEXT }, { "kind", T_TEXT }, { "count", T_INT8 }, { "avg_us", T_INT8 },
-		{ "p50_us", T_INT8 }, { "p90_us", T_INT8 }, { "p99_us", T_INT8 },
-	};
-	static const char *const kinds[STATS_H_COUNT] = { "xact", "query", "wait" };
-	const ListNode *n;
-
-	admin_describe(ctx, cols, NCOLS(cols));
-	list_for_each(n, &lg.databases) {
-		const Database *db = list_entry(n, Database, node);
-		if (db->admin)
-			continue;
-		for (int k = 0; k < STATS_H_COUNT; k++) {
-			const StatsHist *h = &db->hist[k];
-			uint64_t cnt = stats_hist_total(h);
-			AdminRow r;
-			admin_row_init(&r);
-			admin_row_text(&r, db->name);
-			admin_row_text(&r, kinds[k]);
-			admin_row_uint(&r, cnt);
-			admin_row_uint(&r, cnt ? h->sum_us / cnt : 0);
-			admin_row_pct(&r, stats_hist_percentile(h, 50));
-			admin_row_pct(&r, stats_hist_percentile(h, 90));
-			admin_row_pct(&r, stats_hist_percentile(h, 99));
-			admin_row_emit(ctx, &r, NCOLS(cols));
-		}
-	}
-	return admin_show_done(ctx);
+	return admin_show_per_db(ctx, admin_latency_cols, NCOLS(admin_latency_cols),
+	                         admin_latency_rows);
 }
 
 /* ---- SHOW dispatch ----------------------------------------------------- */
