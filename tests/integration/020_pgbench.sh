@@ -3,12 +3,9 @@
 # server connections, select-only and TPC-B-like, simple and extended query
 # protocol: no failed transaction, and never more than 5 server connections.
 . "$(dirname "$0")/lib.sh"
-lg_cluster_up
-lg_require_bin
-[[ -x "$PGBENCH" ]] || command -v "$PGBENCH" >/dev/null || skip_all "pgbench not installed (postgresql-contrib)"
+lg_setup pgbench
 
 # initialise the tables on the primary directly (not through the pooler)
-lg_tmpdir
 if ! "$PGBENCH" -i -q -s 2 -h 127.0.0.1 -p "$LG_PGPORT" -U app postgres > "$LG_DIR/init.log" 2>&1; then
     diag_file "$LG_DIR/init.log"
     bail "pgbench -i on the primary failed"

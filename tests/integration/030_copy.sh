@@ -3,10 +3,7 @@
 # ~10 MB of varied data byte for byte; a COPY that fails mid-stream reports
 # the error and leaves the (single) server connection usable.
 . "$(dirname "$0")/lib.sh"
-lg_cluster_up
-lg_require_bin
-command -v python3 >/dev/null || skip_all "python3 not installed"
-lg_tmpdir
+lg_setup python3
 
 # COPY text format, in the exact form COPY TO emits (so the round trip is
 # byte-identical): tabs, backslashes, newlines, CR, other control characters,

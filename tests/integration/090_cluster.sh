@@ -18,12 +18,7 @@
 # finishes (success or a clear error) within query_wait_timeout + a margin,
 # and replica 2 (following the dead primary) is never the write target.
 . "$(dirname "$0")/lib.sh"
-lg_cluster_up
-lg_require_bin
-[[ -x "$PGBENCH" ]] || command -v "$PGBENCH" >/dev/null || skip_all "pgbench not installed (postgresql-contrib)"
-lg_tmpdir
-
-P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
+lg_setup pgbench
 QWT=10            # query_wait_timeout of the pooler (s)
 
 # ---- the private cluster (lib.sh), started in the background now (initdb +

@@ -32,23 +32,12 @@
 # Part 5: a broken plugin as the global router (bad ABI major, bad magic,
 # no entry symbol): lagoon refuses to start, naming the file and the reason.
 . "$(dirname "$0")/lib.sh"
-lg_cluster_up
-lg_require_bin
-[[ -x "$PGBENCH" ]] || command -v "$PGBENCH" >/dev/null || skip_all "pgbench not installed (postgresql-contrib)"
-lg_tmpdir
-
-P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
+lg_setup pgbench
 TP=$LG_BUILD_DIR/tests/plugins/.libs    # the test plugins (built by make check)
 T=lg100_t_$$; W=lg100_w_$$; B=lg100_b_$$; S=lg100_s_$$   # this copy's objects
 
 # ---- plugin_dir: the shipped plugins and the broken test ones ----------------
-PLUGDIR=$LG_DIR/plugins
-mkdir -p "$PLUGDIR"
-for p in roundrobin leastlag; do
-    so=$LG_BUILD_DIR/plugins/$p/.libs/$p.so
-    [[ -f "$so" ]] || bail "plugin not built: $so (run make)"
-    ln -s "$so" "$PLUGDIR/$p.so"
-done
+lg_plugins roundrobin leastlag
 have_test_plugins=1
 for p in all_replica bad_major bad_magic no_entry; do
     if [[ -f "$TP/$p.so" ]]; then ln -s "$TP/$p.so" "$PLUGDIR/$p.so"; else have_test_plugins=0; fi

@@ -23,11 +23,9 @@
 # SHOW ROUTING's read-your-writes columns and the metrics families agree.
 # LAGOON_RYW_ITER (default 1000) iterations per connection.
 . "$(dirname "$0")/lib.sh"
-lg_cluster_up
-lg_require_bin
+lg_setup
 lg_ryw_setup
 
-P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
 ITER=${LAGOON_RYW_ITER:-1000}
 TABLE=lg110_t_$$
 

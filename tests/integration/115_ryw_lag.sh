@@ -12,8 +12,7 @@
 #           roundrobin in the same setup: stale reads > 0 (half its reads go
 #           to a replica 200 ms behind: the checker cannot miss them)
 . "$(dirname "$0")/lib.sh"
-lg_cluster_up
-lg_require_bin
+lg_setup
 lg_ryw_setup
 lg_private_cluster_start
 lg_private_cluster_wait

@@ -41,11 +41,7 @@ LG_USERLIST="$(lg_default_userlist)
 \"we\"\"ird\\user\" \"weird_pass\""
 LG_DATABASES_EXTRA="trio = host=127.0.0.1 port=$LG_PGPORT,$((LG_PGPORT + 1)),$((LG_PGPORT + 2)) dbname=postgres router=roundrobin"
 lg_tmpdir
-PLUGDIR=$LG_DIR/plugins
-mkdir -p "$PLUGDIR"
-so=$LG_BUILD_DIR/plugins/roundrobin/.libs/roundrobin.so
-[[ -f "$so" ]] || bail "plugin not built: $so (run make)"
-ln -s "$so" "$PLUGDIR/roundrobin.so"
+lg_plugins roundrobin
 lg_start metrics "metrics_listen_addr = 127.0.0.1
 metrics_listen_port = $MPORT
 plugin_dir = $PLUGDIR" || bail "pooler did not start"

@@ -24,12 +24,7 @@
 #  6. SHOW STATS parse/bind counters and SHOW CLIENTS/SERVERS
 #     prepared_statements; max_prepared_statements bounds each server.
 . "$(dirname "$0")/lib.sh"
-lg_cluster_up
-lg_require_bin
-[[ -x "$PGBENCH" ]] || command -v "$PGBENCH" >/dev/null || skip_all "pgbench not installed (postgresql-contrib)"
-lg_tmpdir
-
-P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
+lg_setup pgbench
 DB=lg160_$$    # this copy's own database: copies running at once stay apart
 PREPTEST=$LG_BUILD_DIR/tests/tools/preptest
 
@@ -51,8 +46,7 @@ done; }
 lg_wait_for rep_ready 60 || bail "replicas did not replay the pgbench tables"
 
 LG_DATABASES_EXTRA="rr = host=127.0.0.1 port=$P0,$P1,$P2 dbname=$DB router=roundrobin"
-PLUGDIR=$LG_DIR/plugins; mkdir -p "$PLUGDIR"
-ln -s "$LG_BUILD_DIR/plugins/roundrobin/.libs/roundrobin.so" "$PLUGDIR/roundrobin.so"
+lg_plugins roundrobin
 lg_free_port || bail "no free port"; MPORT=$LG_FREE_PORT
 lg_start prep "plugin_dir = $PLUGDIR
 metrics_listen_addr = 127.0.0.1

@@ -20,11 +20,7 @@
 # fail with a verification error; verify-full (host name checked against
 # the certificate's IP SAN) succeeds.
 . "$(dirname "$0")/lib.sh"
-lg_cluster_up
-lg_require_bin
-command -v openssl >/dev/null || skip_all "openssl command not installed"
-[[ -x "$PGBENCH" ]] || command -v "$PGBENCH" >/dev/null || skip_all "pgbench not installed"
-lg_tmpdir
+lg_setup openssl pgbench
 CERTS=$LG_DIR/certs
 mkdir -p "$CERTS"; chmod 755 "$CERTS"
 
@@ -172,8 +168,7 @@ like "$out" "client_tls_ca_file" "... and says what is missing"
 # =========================== server side =====================================
 lg_private_cluster_wait
 # plugin_dir: a symlink to the uninstalled roundrobin plugin of the build tree
-mkdir -p "$LG_DIR/plugins"
-ln -sf "$LG_BUILD_DIR/plugins/roundrobin/.libs/roundrobin.so" "$LG_DIR/plugins/roundrobin.so"
+lg_plugins roundrobin
 LG_DATABASES_EXTRA="pc = host=127.0.0.1 port=$Q0,$Q1,$Q2 dbname=postgres router=roundrobin"
 lg_start srvtls "server_tls_sslmode = verify-ca
 server_tls_ca_file = $CERTS/a-ca.crt

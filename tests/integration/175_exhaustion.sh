@@ -15,11 +15,7 @@
 # (zero failed transactions), the pooler's memory stays bounded (peak RSS,
 # VmHWM, printed as a diagnostic) and after the storm a new client works.
 . "$(dirname "$0")/lib.sh"
-lg_cluster_up
-lg_require_bin
-command -v python3 >/dev/null || skip_all "python3 not installed"
-[[ -x "$PGBENCH" ]] || command -v "$PGBENCH" >/dev/null || skip_all "pgbench not installed (postgresql-contrib)"
-lg_tmpdir
+lg_setup python3 pgbench
 
 STORM=$LG_SRC_DIR/tests/tools/connstorm.py
 T=lg175_t_$$

@@ -20,20 +20,13 @@
 # Finally, on Q1: every acknowledged id is there exactly once (0 lost), no
 # id twice, and every write ran on a node not in recovery.
 . "$(dirname "$0")/lib.sh"
-lg_cluster_up
-lg_require_bin
-[[ -x "$PGBENCH" ]] || command -v "$PGBENCH" >/dev/null || skip_all "pgbench not installed (postgresql-contrib)"
-lg_tmpdir
+lg_setup pgbench
 lg_private_cluster_start
 
 QWT=10   # query_wait_timeout
 QT=6     # query_timeout
 SCT=3    # server_connect_timeout
-PLUGDIR=$LG_DIR/plugins
-mkdir -p "$PLUGDIR"
-so=$LG_BUILD_DIR/plugins/roundrobin/.libs/roundrobin.so
-[[ -f "$so" ]] || bail "plugin not built: $so (run make)"
-ln -s "$so" "$PLUGDIR/roundrobin.so"
+lg_plugins roundrobin
 
 LG_DATABASES_EXTRA="pc = host=127.0.0.1 port=$Q0,$Q1,$Q2 dbname=postgres router=roundrobin
 frozen = host=127.0.0.1 port=$Q0 dbname=postgres"

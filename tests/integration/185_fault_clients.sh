@@ -18,13 +18,8 @@
 #     (which keeps the old config and says why).
 # At the end pgbench reports zero failed transactions.
 . "$(dirname "$0")/lib.sh"
-lg_cluster_up
-lg_require_bin
-command -v python3 >/dev/null || skip_all "python3 not installed"
-[[ -x "$PGBENCH" ]] || command -v "$PGBENCH" >/dev/null || skip_all "pgbench not installed (postgresql-contrib)"
-lg_tmpdir
+lg_setup python3 pgbench
 
-P0=$LG_PGPORT
 T=lg185_t_$$
 LOGIN_TMO=3
 QT=4

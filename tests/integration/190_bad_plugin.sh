@@ -13,19 +13,8 @@
 # breaker opens (SHOW PLUGINS state off, the log says so), and everything
 # keeps working on the primary.
 . "$(dirname "$0")/lib.sh"
-lg_cluster_up
-lg_require_bin
-[[ -x "$PGBENCH" ]] || command -v "$PGBENCH" >/dev/null || skip_all "pgbench not installed (postgresql-contrib)"
-lg_tmpdir
-
-P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
-TP=$LG_BUILD_DIR/tests/plugins/.libs
-PLUGDIR=$LG_DIR/plugins
-mkdir -p "$PLUGDIR"
-for p in garbage all_replica; do
-    [[ -f "$TP/$p.so" ]] || bail "test plugin not built: $TP/$p.so (make check builds it)"
-    ln -s "$TP/$p.so" "$PLUGDIR/$p.so"
-done
+lg_setup pgbench
+lg_plugins garbage all_replica
 T=lg190_t_$$
 lg_pg 0 -c "create table $T (id bigserial primary key, db text, port int, rec bool);
             grant all on $T, ${T}_id_seq to app" >/dev/null || bail "could not create $T"

@@ -3,6 +3,7 @@
 #
 #   . "$(dirname "$0")/lib.sh"
 #   lg_cluster_up                 # shared primary + 2 replicas (or SKIP)
+#                                 # (or lg_setup: that, and more, at once)
 #   lg_start t "pool_mode = transaction"
 #   is "$(lg_psql -c 'select 1')" 1 "select 1 through lagoon"
 #   done_testing
@@ -497,15 +498,9 @@ lg_pgbench() {
 # lsn_ryw plugins are built; link the plugins into $LG_DIR/plugins (use it
 # as plugin_dir).  Sets RYWCHECK.
 lg_ryw_setup() {
-    local p
     RYWCHECK=$LG_BUILD_DIR/tests/tools/rywcheck
     [[ -x "$RYWCHECK" ]] || bail "rywcheck not built: make tests/tools/rywcheck (make check builds it)"
-    lg_tmpdir
-    mkdir -p "$LG_DIR/plugins"
-    for p in roundrobin lsn_ryw; do
-        [[ -f "$LG_BUILD_DIR/plugins/$p/.libs/$p.so" ]] || bail "plugin $p not built ($LG_BUILD_DIR/plugins/$p/.libs/$p.so)"
-        ln -sf "$LG_BUILD_DIR/plugins/$p/.libs/$p.so" "$LG_DIR/plugins/$p.so"
-    done
+    lg_plugins roundrobin lsn_ryw
 }
 # lg_rywcheck DB NAME [rywcheck args]: run the checker through the pooler
 # as app on table $TABLE; sets R_rc and R_<field> for each field of its
@@ -552,6 +547,50 @@ lg_require_bin() {
     if [[ ! -x "$LG_BIN" ]]; then
         bail "binary under test not found: $LG_BIN (build it, or set LAGOON_BIN)"
     fi
+}
+
+# lg_setup [NEED...]: the usual start of a test: the shared cluster (or
+# SKIP), the binary under test, each NEED (pgbench, python3, openssl) or
+# SKIP naming it, the scratch directory.  Sets P0 P1 P2, the ports of the
+# shared primary and replicas.
+lg_setup() {
+    local need
+    lg_cluster_up
+    lg_require_bin
+    for need in "$@"; do
+        case $need in
+            pgbench) [[ -x "$PGBENCH" ]] || command -v "$PGBENCH" >/dev/null ||
+                         skip_all "pgbench not installed (postgresql-contrib)" ;;
+            python3) command -v python3 >/dev/null || skip_all "python3 not installed" ;;
+            openssl) command -v openssl >/dev/null || skip_all "openssl command not installed" ;;
+            *) bail "lg_setup: unknown need $need" ;;
+        esac
+    done
+    lg_tmpdir
+    P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
+}
+
+# lg_plugin_so NAME: prints the built .so of a shipped plugin (plugins/NAME)
+# or else of a test one (tests/plugins, built by make check); status 1 when
+# it is not built
+lg_plugin_so() {
+    local so=$LG_BUILD_DIR/plugins/$1/.libs/$1.so
+    [[ -f "$so" ]] || so=$LG_BUILD_DIR/tests/plugins/.libs/$1.so
+    echo "$so"
+    [[ -f "$so" ]]
+}
+
+# lg_plugins NAME...: link each plugin into PLUGDIR=$LG_DIR/plugins (give
+# it to lagoon as plugin_dir); bail when one is not built
+lg_plugins() {
+    local p so
+    lg_tmpdir
+    PLUGDIR=$LG_DIR/plugins
+    mkdir -p "$PLUGDIR"
+    for p in "$@"; do
+        so=$(lg_plugin_so "$p") || bail "plugin not built: $so (make check builds it)"
+        ln -sf "$so" "$PLUGDIR/$p.so"
+    done
 }
 
 # ------------------------------------------------- private cluster ----
