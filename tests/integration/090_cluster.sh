@@ -32,48 +32,27 @@ lg_start cluster "monitor_interval = 200
 query_wait_timeout = $QWT
 server_connect_timeout = 3" || bail "pooler did not start"
 
-# be SNAPSHOT DB PORT COLUMN: one field of a SHOW BACKENDS snapshot
-backends() { lg_admin_hdr "SHOW BACKENDS"; }
-be() {
-    awk -F'|' -v db="$2" -v port="$3" -v col="$4" '
-        NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
-        $h["database"] == db && $h["port"] == port { print $h[col] }' <<<"$1"
-}
-# be_now DB PORT COLUMN: the same from a fresh SHOW BACKENDS
-be_now() { be "$(backends)" "$@"; }
+# be_now DB PORT COLUMN: one field of a fresh SHOW BACKENDS (lib.sh: lg_be,
+# lg_wait_be and its snapshot $SB)
+be_now() { lg_be "$(lg_backends)" "$@"; }
 # show_db DB: the SHOW BACKENDS rows of one database, for diagnostics
 show_db() {
-    backends | awk -F'|' -v db="$1" 'NR == 1 || $1 == db'
-}
-# wait_be DESCRIPTION TIMEOUT CONDITION: poll CONDITION (a shell expression
-# that may use $S, a fresh snapshot) until true; ok/not ok with the last
-# snapshot of the database as diagnostics on failure
-wait_be() {
-    local desc=$1 tmo=$2 cond=$3 deadline=$((SECONDS + $2))
-    while :; do
-        S=$(backends)
-        if eval "$cond"; then pass "$desc"; return 0; fi
-        (( SECONDS < deadline )) || break
-        sleep 0.2
-    done
-    fail "$desc (waited ${tmo}s)"
-    diag "$(awk -F'|' -v db="${WAIT_DB:-cl}" 'NR == 1 || $1 == db' <<<"$S")"
-    return 1
+    lg_backends | awk -F'|' -v db="$1" 'NR == 1 || $1 == db'
 }
 
 # ============================ part 1: shared cluster =========================
 WAIT_DB=cl
-hdr=$(backends | head -n 1)
+hdr=$(lg_backends | head -n 1)
 is "$hdr" "database|host|port|role|state|lsn|lag_bytes|lag_ms|sample_age_ms|probe_failures|fail_streak|sv_active|sv_idle|sv_used|sv_login|xact_routed|is_write_target|last_error" \
     "SHOW BACKENDS has the documented columns in order"
-is "$(backends | awk -F'|' '$1 == "cl"' | wc -l)" 3 "SHOW BACKENDS has one row per backend of cl (3)"
+is "$(lg_backends | awk -F'|' '$1 == "cl"' | wc -l)" 3 "SHOW BACKENDS has one row per backend of cl (3)"
 
-roles_ok='[[ "$(be "$S" cl $P0 role)/$(be "$S" cl $P1 role)/$(be "$S" cl $P2 role)" == primary/replica/replica &&
-            "$(be "$S" cl $P0 state)/$(be "$S" cl $P1 state)/$(be "$S" cl $P2 state)" == up/up/up ]]'
-wait_be "cl: P0 primary, P1 and P2 replicas, all up (within 15 s)" 15 "$roles_ok"
-is "$(be "$S" cl $P0 is_write_target)/$(be "$S" cl $P1 is_write_target)/$(be "$S" cl $P2 is_write_target)" \
+roles_ok='[[ "$(lg_be "$SB" cl $P0 role)/$(lg_be "$SB" cl $P1 role)/$(lg_be "$SB" cl $P2 role)" == primary/replica/replica &&
+            "$(lg_be "$SB" cl $P0 state)/$(lg_be "$SB" cl $P1 state)/$(lg_be "$SB" cl $P2 state)" == up/up/up ]]'
+lg_wait_be "cl: P0 primary, P1 and P2 replicas, all up (within 15 s)" 15 "$roles_ok"
+is "$(lg_be "$SB" cl $P0 is_write_target)/$(lg_be "$SB" cl $P1 is_write_target)/$(lg_be "$SB" cl $P2 is_write_target)" \
     yes/no/no "cl: only the primary (P0) is the write target"
-like "$(be "$S" cl $P1 lsn)" '^[0-9A-F]+/[0-9A-F]+$' "cl: a replica's lsn is shown as X/Y"
+like "$(lg_be "$SB" cl $P1 lsn)" '^[0-9A-F]+/[0-9A-F]+$' "cl: a replica's lsn is shown as X/Y"
 
 # every transaction goes to the primary
 ports=""
@@ -94,16 +73,16 @@ flock -w 120 8 || diag "timeout waiting for $LG_ROOT/090_cluster.replay.lock; go
 # tests may write to the shared primary), lag_ms small
 "$LG_PGCLUSTER" wait-catchup "$LG_CLUSTER_DIR" 20 >/dev/null 2>&1 || diag "wait-catchup of the shared cluster failed"
 for p in $P1 $P2; do
-    wait_be "cl: replica $p reaches lag_bytes 0 and lag_ms < 1000 after a catch-up (within 20 s)" 20 \
-        '[[ "$(be "$S" cl '$p' lag_bytes)" == 0 ]] && (( $(be "$S" cl '$p' lag_ms) >= 0 && $(be "$S" cl '$p' lag_ms) < 1000 ))'
+    lg_wait_be "cl: replica $p reaches lag_bytes 0 and lag_ms < 1000 after a catch-up (within 20 s)" 20 \
+        '[[ "$(lg_be "$SB" cl '$p' lag_bytes)" == 0 ]] && (( $(lg_be "$SB" cl '$p' lag_ms) >= 0 && $(lg_be "$SB" cl '$p' lag_ms) < 1000 ))'
 done
 sleep 5
-S=$(backends)
+SB=$(lg_backends)
 for p in $P1 $P2; do
-    l=$(be "$S" cl $p lag_ms)
+    l=$(lg_be "$SB" cl $p lag_ms)
     cmp_ok "$l" -lt 1000 "cl: replica $p lag_ms still < 1000 after 5 idle seconds ($l; no timestamp-based lag)"
     cmp_ok "$l" -ge 0 "cl: replica $p lag_ms is known ($l)"
-    a=$(be "$S" cl $p sample_age_ms)
+    a=$(lg_be "$SB" cl $p sample_age_ms)
     cmp_ok "$a" -lt 2000 "cl: replica $p was sampled recently (sample_age_ms $a)"
 done
 
@@ -119,30 +98,30 @@ lg_pgbench -n -f "$LG_DIR/ins.sql" -c 2 -T 5 -R 200 cl > "$LG_DIR/ins.out" 2>&1 
 ins_pid=$!
 lg_on_exit "kill $ins_pid 2>/dev/null"
 sleep 1
-S1=$(backends)
+S1=$(lg_backends)
 sleep 2.5
-S2=$(backends)
-b1=$(be "$S1" cl $P1 lag_bytes); b2=$(be "$S2" cl $P1 lag_bytes)
-m1=$(be "$S1" cl $P1 lag_ms);    m2=$(be "$S2" cl $P1 lag_ms)
+S2=$(lg_backends)
+b1=$(lg_be "$S1" cl $P1 lag_bytes); b2=$(lg_be "$S2" cl $P1 lag_bytes)
+m1=$(lg_be "$S1" cl $P1 lag_ms);    m2=$(lg_be "$S2" cl $P1 lag_ms)
 cmp_ok "$b1" -gt 0 "cl: replay paused on P1 and writes flowing: lag_bytes > 0 ($b1)"
 cmp_ok "$b2" -gt "$b1" "cl: P1's lag_bytes grows while the writes go on ($b1 -> $b2)"
 cmp_ok "$m1" -gt 0 "cl: P1's lag_ms > 0 ($m1)"
 cmp_ok $((m2 - m1)) -ge 1500 "cl: P1's lag_ms grows with wall time over 2.5 s ($m1 -> $m2)"
 cmp_ok $((m2 - m1)) -le 5000 "cl: ... but not faster than wall time ($m1 -> $m2)"
 for SS in "$S1" "$S2"; do
-    rb=$(be "$SS" cl $P2 lag_bytes); rm_=$(be "$SS" cl $P2 lag_ms)
+    rb=$(lg_be "$SS" cl $P2 lag_bytes); rm_=$(lg_be "$SS" cl $P2 lag_ms)
     cmp_ok "$rb" -lt 1048576 "cl: replica P2 (replaying) stays caught up meanwhile: lag_bytes < 1 MB ($rb)"
     cmp_ok "$rm_" -lt 1000 "cl: replica P2's lag_ms stays < 1000 ($rm_)"
 done
-is "$(be "$S2" cl $P1 state)/$(be "$S2" cl $P1 role)/$(be "$S2" cl $P1 is_write_target)" up/replica/no \
+is "$(lg_be "$S2" cl $P1 state)/$(lg_be "$S2" cl $P1 role)/$(lg_be "$S2" cl $P1 is_write_target)" up/replica/no \
     "cl: a lagging replica is still an up replica, not a write target"
 wait "$ins_pid"; rc=$?
 is "$rc" 0 "the writes through lagoon (pgbench inserts) succeeded" || diag_file "$LG_DIR/ins.out" 20
 "$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 1 >/dev/null 2>&1 && paused_by_us=0
 "$LG_PGCLUSTER" wait-catchup "$LG_CLUSTER_DIR" 20 >/dev/null 2>&1 || diag "wait-catchup after resume failed"
 for p in $P1 $P2; do
-    wait_be "cl: after resume-replay, replica $p is back to lag_bytes 0, lag_ms < 1000 (within 20 s)" 20 \
-        '[[ "$(be "$S" cl '$p' lag_bytes)" == 0 ]] && (( $(be "$S" cl '$p' lag_ms) >= 0 && $(be "$S" cl '$p' lag_ms) < 1000 ))'
+    lg_wait_be "cl: after resume-replay, replica $p is back to lag_bytes 0, lag_ms < 1000 (within 20 s)" 20 \
+        '[[ "$(lg_be "$SB" cl '$p' lag_bytes)" == 0 ]] && (( $(lg_be "$SB" cl '$p' lag_ms) >= 0 && $(lg_be "$SB" cl '$p' lag_ms) < 1000 ))'
 done
 lg_psql -d cl -c "drop table if exists lg090_t" >/dev/null 2>&1
 flock -u 8; exec 8>&-
@@ -157,17 +136,17 @@ if ! "$PGBENCH" -i -q -s 1 -h 127.0.0.1 -p "$Q0" -U app postgres > "$LG_DIR/pc-i
 fi
 "$LG_PGCLUSTER" wait-catchup "$PC_DIR" 20 >/dev/null 2>&1 || diag "wait-catchup of the private cluster failed"
 
-pc_roles='[[ "$(be "$S" pc $Q0 role)/$(be "$S" pc $Q1 role)/$(be "$S" pc $Q2 role)" == primary/replica/replica &&
-            "$(be "$S" pc $Q0 state)/$(be "$S" pc $Q1 state)/$(be "$S" pc $Q2 state)" == up/up/up &&
-            "$(be "$S" pc $Q0 is_write_target)" == yes ]]'
-wait_be "pc: Q0 primary and write target, Q1/Q2 replicas, all up (within 15 s)" 15 "$pc_roles"
+pc_roles='[[ "$(lg_be "$SB" pc $Q0 role)/$(lg_be "$SB" pc $Q1 role)/$(lg_be "$SB" pc $Q2 role)" == primary/replica/replica &&
+            "$(lg_be "$SB" pc $Q0 state)/$(lg_be "$SB" pc $Q1 state)/$(lg_be "$SB" pc $Q2 state)" == up/up/up &&
+            "$(lg_be "$SB" pc $Q0 is_write_target)" == yes ]]'
+lg_wait_be "pc: Q0 primary and write target, Q1/Q2 replicas, all up (within 15 s)" 15 "$pc_roles"
 is "$(lg_psql -d pc -c 'select inet_server_port()' 2>&1)" "$Q0" "pc: a transaction through lagoon runs on Q0"
 
 # ---- (a) replica 2 stopped and restarted ----
 pc_ctl 2 -m immediate -w stop >/dev/null 2>&1; ok $? "pc: replica 2 stopped (immediate)"
-wait_be "pc: SHOW BACKENDS shows Q2 down (within 15 s)" 15 '[[ "$(be "$S" pc $Q2 state)" == down ]]'
-cmp_ok "$(be "$S" pc $Q2 fail_streak)" -ge 3 "pc: Q2's fail_streak reached monitor_fail_count ($(be "$S" pc $Q2 fail_streak))"
-like "$(be "$S" pc $Q2 last_error)" '.' "pc: Q2 has a last_error ($(be "$S" pc $Q2 last_error))"
+lg_wait_be "pc: SHOW BACKENDS shows Q2 down (within 15 s)" 15 '[[ "$(lg_be "$SB" pc $Q2 state)" == down ]]'
+cmp_ok "$(lg_be "$SB" pc $Q2 fail_streak)" -ge 3 "pc: Q2's fail_streak reached monitor_fail_count ($(lg_be "$SB" pc $Q2 fail_streak))"
+like "$(lg_be "$SB" pc $Q2 last_error)" '.' "pc: Q2 has a last_error ($(lg_be "$SB" pc $Q2 last_error))"
 outage=""
 for i in 1 2 3 4 5; do
     r=$(lg_psql -d pc -c "select $i, inet_server_port()" 2>&1) || r="ERR:$r"
@@ -177,8 +156,8 @@ done
 is "$outage" "1|$Q0 2|$Q0 3|$Q0 4|$Q0 5|$Q0 " "pc: queries through lagoon keep working on Q0 while replica 2 is down"
 is "$(be_now pc $Q0 is_write_target)" yes "pc: Q0 is still the write target"
 pc_start_node 2; ok $? "pc: replica 2 restarted"
-wait_be "pc: Q2 up again as a replica (within 15 s)" 15 \
-    '[[ "$(be "$S" pc $Q2 state)/$(be "$S" pc $Q2 role)" == up/replica ]]'
+lg_wait_be "pc: Q2 up again as a replica (within 15 s)" 15 \
+    '[[ "$(lg_be "$SB" pc $Q2 state)/$(lg_be "$SB" pc $Q2 role)" == up/replica ]]'
 
 # ---- (b) primary stopped, replica 1 promoted ----
 # open some server connections to Q0 first, so the pool has stale ones
@@ -195,19 +174,19 @@ client_run() {
 }
 client_run early &              # right after the stop: lagoon may not know yet
 early_pid=$!
-wait_be "pc: SHOW BACKENDS shows Q0 down (within 15 s)" 15 '[[ "$(be "$S" pc $Q0 state)" == down ]]'
-diag "write target while no node is primary: Q0=$(be "$S" pc $Q0 is_write_target) Q1=$(be "$S" pc $Q1 is_write_target) Q2=$(be "$S" pc $Q2 is_write_target)"
-is "$(be "$S" pc $Q0 is_write_target)" no "pc: a down primary is not the write target"
+lg_wait_be "pc: SHOW BACKENDS shows Q0 down (within 15 s)" 15 '[[ "$(lg_be "$SB" pc $Q0 state)" == down ]]'
+diag "write target while no node is primary: Q0=$(lg_be "$SB" pc $Q0 is_write_target) Q1=$(lg_be "$SB" pc $Q1 is_write_target) Q2=$(lg_be "$SB" pc $Q2 is_write_target)"
+is "$(lg_be "$SB" pc $Q0 is_write_target)" no "pc: a down primary is not the write target"
 client_run nopri &              # certainly while there is no primary
 nopri_pid=$!
 sleep 1
 pc_ctl 1 -w promote >/dev/null 2>&1; ok $? "pc: replica 1 promoted"
-wait_be "pc: Q1 discovered as the primary and write target (within 15 s)" 15 \
-    '[[ "$(be "$S" pc $Q1 role)/$(be "$S" pc $Q1 state)/$(be "$S" pc $Q1 is_write_target)" == primary/up/yes ]]'
+lg_wait_be "pc: Q1 discovered as the primary and write target (within 15 s)" 15 \
+    '[[ "$(lg_be "$SB" pc $Q1 role)/$(lg_be "$SB" pc $Q1 state)/$(lg_be "$SB" pc $Q1 is_write_target)" == primary/up/yes ]]'
 diag "failover seen $((SECONDS - t_stop)) s after the primary stopped"
-is "$(be "$S" pc $Q2 is_write_target)" no "pc: replica 2 (following the dead primary) is not the write target"
-is "$(be "$S" pc $Q0 is_write_target)" no "pc: the old primary (Q0) is not the write target"
-unlike "$(be "$S" pc $Q2 role)" '^primary$' "pc: replica 2 is not taken for a primary"
+is "$(lg_be "$SB" pc $Q2 is_write_target)" no "pc: replica 2 (following the dead primary) is not the write target"
+is "$(lg_be "$SB" pc $Q0 is_write_target)" no "pc: the old primary (Q0) is not the write target"
+unlike "$(lg_be "$SB" pc $Q2 role)" '^primary$' "pc: replica 2 is not taken for a primary"
 
 for c in early nopri; do
     pid_var=${c}_pid

@@ -68,26 +68,8 @@ monitor_interval = 200
 query_wait_timeout = 10
 server_connect_timeout = 3" || bail "pooler did not start"
 
-backends() { lg_admin_hdr "SHOW BACKENDS"; }
-# be SNAPSHOT DB PORT COLUMN: one field of a SHOW BACKENDS snapshot
-be() {
-    awk -F'|' -v db="$2" -v port="$3" -v col="$4" '
-        NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
-        $h["database"] == db && $h["port"] == port { print $h[col] }' <<<"$1"
-}
-# wait_be DESCRIPTION TIMEOUT CONDITION (may use $SB, a fresh snapshot)
-wait_be() {
-    local desc=$1 tmo=$2 cond=$3 deadline=$((SECONDS + $2))
-    while :; do
-        SB=$(backends)
-        if eval "$cond"; then pass "$desc"; return 0; fi
-        (( SECONDS < deadline )) || break
-        sleep 0.2
-    done
-    fail "$desc (waited ${tmo}s)"
-    diag "$(awk -F'|' -v db="$WAIT_DB" 'NR == 1 || $1 == db' <<<"$SB")"
-    return 1
-}
+# SHOW BACKENDS: lib.sh's lg_be, lg_wait_be and its snapshot $SB
+
 # reads DB N: N single-statement "select inet_server_port()" in one session,
 # one port per line
 reads() {
@@ -122,9 +104,9 @@ flock -w 120 8 || diag "timeout waiting for $LG_ROOT/090_cluster.replay.lock; go
 
 # =========================== part 1: roundrobin ==============================
 WAIT_DB=rr
-wait_be "rr: P0 primary, P1/P2 replicas, all up (within 15 s)" 15 \
-    '[[ "$(be "$SB" rr $P0 role)/$(be "$SB" rr $P1 role)/$(be "$SB" rr $P2 role)" == primary/replica/replica &&
-       "$(be "$SB" rr $P0 state)/$(be "$SB" rr $P1 state)/$(be "$SB" rr $P2 state)" == up/up/up ]]'
+lg_wait_be "rr: P0 primary, P1/P2 replicas, all up (within 15 s)" 15 \
+    '[[ "$(lg_be "$SB" rr $P0 role)/$(lg_be "$SB" rr $P1 role)/$(lg_be "$SB" rr $P2 role)" == primary/replica/replica &&
+       "$(lg_be "$SB" rr $P0 state)/$(lg_be "$SB" rr $P1 state)/$(lg_be "$SB" rr $P2 state)" == up/up/up ]]'
 is "$(lg_pg 0 -c 'select pg_is_in_recovery()')/$(lg_pg 1 -c 'select pg_is_in_recovery()')/$(lg_pg 2 -c 'select pg_is_in_recovery()')" \
     f/t/t "ground truth: P0 is the primary, P1 and P2 are in recovery"
 
@@ -213,10 +195,10 @@ paused1=0; paused2=0
 lg_on_exit '(( paused2 )) && "$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 2 >/dev/null 2>&1'
 lg_on_exit '(( paused1 )) && "$LG_PGCLUSTER" resume-replay "$LG_CLUSTER_DIR" 1 >/dev/null 2>&1'
 "$LG_PGCLUSTER" wait-catchup "$LG_CLUSTER_DIR" 20 >/dev/null 2>&1 || diag "wait-catchup of the shared cluster failed"
-wait_be "ll: both replicas up with a known lag under the bound (within 15 s)" 15 \
-    '[[ "$(be "$SB" ll $P1 state)/$(be "$SB" ll $P2 state)" == up/up ]] &&
-     [[ "$(be "$SB" ll $P1 lag_bytes)" =~ ^[0-9]+$ && "$(be "$SB" ll $P2 lag_bytes)" =~ ^[0-9]+$ ]] &&
-     (( $(be "$SB" ll $P1 lag_bytes) < 1000000 && $(be "$SB" ll $P2 lag_bytes) < 1000000 ))'
+lg_wait_be "ll: both replicas up with a known lag under the bound (within 15 s)" 15 \
+    '[[ "$(lg_be "$SB" ll $P1 state)/$(lg_be "$SB" ll $P2 state)" == up/up ]] &&
+     [[ "$(lg_be "$SB" ll $P1 lag_bytes)" =~ ^[0-9]+$ && "$(lg_be "$SB" ll $P2 lag_bytes)" =~ ^[0-9]+$ ]] &&
+     (( $(lg_be "$SB" ll $P1 lag_bytes) < 1000000 && $(lg_be "$SB" ll $P2 lag_bytes) < 1000000 ))'
 
 # writes flowing through lagoon: a trickle for the whole part
 # (one short session per INSERT, one line per INSERT: ok or ERR ...)
@@ -239,9 +221,9 @@ is "$rc/$(lg_pg 1 -c 'select pg_get_wal_replay_pause_state()')" 0/paused "ll: re
 # ~2.5 MB of WAL (through lagoon: a write, so on the primary)
 lg_psql -d ll -c "insert into $B (pad) select repeat('x', 200) from generate_series(1, 10000)" >/dev/null 2>&1
 cmp_ok "$(lsn_gap 1)" -gt 1000000 "ll: ground truth: replica 1 is > 1 MB behind the primary ($(lsn_gap 1) bytes)"
-wait_be "ll: SHOW BACKENDS sees replica 1 over the bound and replica 2 under it (within 15 s)" 15 \
-    '[[ "$(be "$SB" ll $P1 lag_bytes)" =~ ^[0-9]+$ && "$(be "$SB" ll $P2 lag_bytes)" =~ ^[0-9]+$ ]] &&
-     (( $(be "$SB" ll $P1 lag_bytes) > 1000000 && $(be "$SB" ll $P2 lag_bytes) < 1000000 ))'
+lg_wait_be "ll: SHOW BACKENDS sees replica 1 over the bound and replica 2 under it (within 15 s)" 15 \
+    '[[ "$(lg_be "$SB" ll $P1 lag_bytes)" =~ ^[0-9]+$ && "$(lg_be "$SB" ll $P2 lag_bytes)" =~ ^[0-9]+$ ]] &&
+     (( $(lg_be "$SB" ll $P1 lag_bytes) > 1000000 && $(lg_be "$SB" ll $P2 lag_bytes) < 1000000 ))'
 out=$(reads ll 100)
 is "$(tally "$out" $P2)/$(tally "$out" $P1)/$(tally "$out" $P0)" 100/0/0 \
     "ll: with replica 1 paused (> max_lag_bytes) and writes flowing, all 100 reads ran on replica 2"
@@ -288,8 +270,8 @@ is "$seen1$seen2" 11 "ll: after the resume, reads run on both replicas again (wi
 # =========================== part 3: all_replica =============================
 if (( have_test_plugins )); then
     WAIT_DB=ar
-    wait_be "ar: all backends up (within 15 s)" 15 \
-        '[[ "$(be "$SB" ar $P0 state)/$(be "$SB" ar $P1 state)/$(be "$SB" ar $P2 state)" == up/up/up ]]'
+    lg_wait_be "ar: all backends up (within 15 s)" 15 \
+        '[[ "$(lg_be "$SB" ar $P0 state)/$(lg_be "$SB" ar $P1 state)/$(lg_be "$SB" ar $P2 state)" == up/up/up ]]'
     out=$(lg_psql -d ar -c "select inet_server_port()" 2>&1)
     like "$out" "^($P1|$P2)\$" "ar: the all_replica plugin is in charge (a SELECT ran on a replica: $out)"
     settle "$T"
@@ -311,9 +293,9 @@ flock -u 8; exec 8>&-
 # =========================== part 4: a replica stopped mid-run ===============
 WAIT_DB=pc
 lg_private_cluster_wait
-wait_be "pc: Q0 primary, Q1/Q2 replicas, all up (within 15 s)" 15 \
-    '[[ "$(be "$SB" pc $Q0 role)/$(be "$SB" pc $Q1 role)/$(be "$SB" pc $Q2 role)" == primary/replica/replica &&
-       "$(be "$SB" pc $Q0 state)/$(be "$SB" pc $Q1 state)/$(be "$SB" pc $Q2 state)" == up/up/up ]]'
+lg_wait_be "pc: Q0 primary, Q1/Q2 replicas, all up (within 15 s)" 15 \
+    '[[ "$(lg_be "$SB" pc $Q0 role)/$(lg_be "$SB" pc $Q1 role)/$(lg_be "$SB" pc $Q2 role)" == primary/replica/replica &&
+       "$(lg_be "$SB" pc $Q0 state)/$(lg_be "$SB" pc $Q1 state)/$(lg_be "$SB" pc $Q2 state)" == up/up/up ]]'
 
 # the loop: one short session per read, one line per read: its start (ms
 # since the epoch), its duration (ms) and the port, or ERR and the message;
@@ -341,7 +323,7 @@ lg_wait_for '(( $(on $Q1) >= 20 && $(on $Q2) >= 20 ))' 15
 ok $? "pc: the loop of reads runs on both replicas ($(on $Q1) on Q1, $(on $Q2) on Q2)"
 t_kill=$(now_ms)
 pc_ctl 2 -m immediate -w stop >/dev/null 2>&1; ok $? "pc: replica 2 stopped (immediate) while the loop runs"
-wait_be "pc: SHOW BACKENDS shows Q2 down (within 15 s)" 15 '[[ "$(be "$SB" pc $Q2 state)" == down ]]'
+lg_wait_be "pc: SHOW BACKENDS shows Q2 down (within 15 s)" 15 '[[ "$(lg_be "$SB" pc $Q2 state)" == down ]]'
 t_down=$(now_ms)
 lg_wait_for '(( $(started $t_down) >= 50 ))' 15
 t_restart=$(now_ms)
@@ -356,7 +338,7 @@ is "$((n_seg1 + n_seg0))" "$n_seg" \
     || diag "$(awk -v f="$t_down" -v t="$t_restart" '$1 >= f && $1 < t' "$LG_DIR/pc.reads.down" | cut -d' ' -f3- | sort | uniq -c | head)"
 pc_start_node 2; ok $? "pc: replica 2 restarted"
 t_up=$(now_ms)
-wait_be "pc: Q2 up again (within 15 s)" 15 '[[ "$(be "$SB" pc $Q2 state)/$(be "$SB" pc $Q2 role)" == up/replica ]]'
+lg_wait_be "pc: Q2 up again (within 15 s)" 15 '[[ "$(lg_be "$SB" pc $Q2 state)/$(lg_be "$SB" pc $Q2 role)" == up/replica ]]'
 lg_wait_for '(( $(on $Q2 $t_up) >= 10 ))' 15
 ok $? "pc: after the restart, replica 2 serves reads again ($(on $Q2 "$t_up") since)"
 touch "$LG_DIR/pc.stop"

@@ -49,11 +49,7 @@ is "$(q "$Q0" -c "select sync_state from pg_stat_replication where application_n
     "Q1 (node1) is the synchronous standby"
 
 # be PORT COLUMN: one field of SHOW BACKENDS for db pc
-be() {
-    lg_admin_hdr "SHOW BACKENDS" | awk -F'|' -v port="$1" -v col="$2" '
-        NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
-        $h["database"] == "pc" && $h["port"] == port { print $h[col] }'
-}
+be() { lg_be "$(lg_backends)" pc "$@"; }
 lg_wait_for '[[ "$(be $Q0 role)/$(be $Q1 role)/$(be $Q2 role)/$(be $Q0 state)/$(be $Q1 state)/$(be $Q2 state)" == primary/replica/replica/up/up/up ]]' 20
 ok $? "pc: Q0 primary, Q1/Q2 replicas, all up"
 

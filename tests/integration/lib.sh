@@ -525,6 +525,31 @@ lg_ryw_on() {
     local n; n=$(tr ',' '\n' <<<"$R_ports" | awk -F: -v p="$1" '$1 == p { print $2 }'); echo "${n:-0}"
 }
 
+# ---------------------------------------------------- SHOW BACKENDS ----
+# lg_backends: a SHOW BACKENDS snapshot, header line first
+lg_backends() { lg_admin_hdr "SHOW BACKENDS"; }
+# lg_be SNAPSHOT DB PORT COLUMN: one field of a snapshot
+lg_be() {
+    awk -F'|' -v db="$2" -v port="$3" -v col="$4" '
+        NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+        $h["database"] == db && $h["port"] == port { print $h[col] }' <<<"$1"
+}
+# lg_wait_be DESCRIPTION TIMEOUT CONDITION: poll CONDITION (a shell
+# expression that may use $SB, a fresh snapshot) until true; ok, or not ok
+# with the last snapshot's rows of database $WAIT_DB as diagnostics
+lg_wait_be() {
+    local desc=$1 tmo=$2 cond=$3 deadline=$((SECONDS + $2))
+    while :; do
+        SB=$(lg_backends)
+        if eval "$cond"; then pass "$desc"; return 0; fi
+        (( SECONDS < deadline )) || break
+        sleep 0.2
+    done
+    fail "$desc (waited ${tmo}s)"
+    diag "$(awk -F'|' -v db="$WAIT_DB" 'NR == 1 || $1 == db' <<<"$SB")"
+    return 1
+}
+
 # lg_bench_counts FILE: sets BENCH_N (transactions processed) and BENCH_FAILED
 # (failed transactions) from a pgbench output, "?" when absent
 lg_bench_counts() {
