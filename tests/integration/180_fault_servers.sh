@@ -93,6 +93,19 @@ bench() { # NAME SECONDS: select-only pgbench in the background (its clients sto
         > "$LG_DIR/bench-$1.out" 2>&1 &
     bench_pid=$!
 }
+# kill_under_load PHASE SECONDS NODE WHO: pgbench for SECONDS, then kill -9
+# of node NODE (WHO names it) and wait until the monitor shows it down;
+# sets T_KILL, when it was killed
+kill_under_load() {
+    local port=$((Q0 + $3))
+    bench "$1" "$2"
+    sleep 1
+    T_KILL=$(now_ms)
+    kill9_node "$3"; ok $? "$1: $4 killed (-9, postmaster and children)"
+    faults=$((faults + 1))
+    lg_wait_for "[[ \$(be $port state) == down ]]" 15
+    ok $? "$1: SHOW BACKENDS shows Q$3 down"
+}
 # in LOG FROM TO: lines of LOG whose start is in [FROM, TO)
 in_() { awk -v f="$2" -v t="$3" '$1 >= f && $1 < t' "$LG_DIR/$1.log"; }
 n_ok() { in_ "$@" | grep -c ' OK '; }
@@ -104,13 +117,8 @@ lg_wait_for '(( $(grep -c " OK " "$LG_DIR/reads.log") >= 10 && $(grep -c " OK " 
 ok $? "the read and write loops run through lagoon"
 
 # ============================ A. kill -9 of replica Q2 ========================
-bench A 12
-sleep 1
-tA=$(now_ms)
-kill9_node 2; ok $? "A: replica Q2 killed (-9, postmaster and children)"
-faults=$((faults + 1))
-lg_wait_for '[[ $(be $Q2 state) == down ]]' 15
-ok $? "A: SHOW BACKENDS shows Q2 down"
+kill_under_load A 12 2 "replica Q2"
+tA=$T_KILL
 tAdown=$(now_ms)
 diag "A: Q2 seen down $((tAdown - tA)) ms after the kill"
 cmp_ok $((tAdown - tA)) -le 5000 "A: ... within a few monitor intervals ($((tAdown - tA)) ms)"
@@ -171,13 +179,8 @@ ok $? "B: writes resume after SIGCONT"
 wait "$bench_pid"; lg_bench_counts "$LG_DIR/bench-B.out"; diag "B: pgbench: $BENCH_N transactions, $BENCH_FAILED failed"
 
 # ============================ C. kill -9 of the primary, promotion ============
-bench C 14
-sleep 1
-tC=$(now_ms)
-kill9_node 0; ok $? "C: the primary Q0 killed (-9, postmaster and children)"
-faults=$((faults + 1))
-lg_wait_for '[[ $(be $Q0 state) == down ]]' 15
-ok $? "C: SHOW BACKENDS shows Q0 down"
+kill_under_load C 14 0 "the primary Q0"
+tC=$T_KILL
 sleep 1
 pc_ctl 1 -w promote >/dev/null 2>&1; ok $? "C: Q1 promoted (pg_ctl promote)"
 faults=$((faults + 1))
