@@ -423,10 +423,9 @@ lg_tmpdir() {
     fi
 }
 
-# lg_psql [-U user] [-d db] [psql args]: psql through the pooler over TCP,
-# unaligned, tuples only, stop on error.  Password from LG_PASSWORD unless
-# PGPASSWORD is set.  LG_HOST overrides the host (e.g. the socket dir).
-lg_psql() {
+# _lg_psql_argv [-U user] [-d db] [psql args]: the command line of lg_psql
+# in the array _LG_PSQL, the password it needs in _LG_PW
+_lg_psql_argv() {
     local user=app db=postgres
     while [[ $# -gt 0 ]]; do
         case "$1" in
@@ -435,26 +434,25 @@ lg_psql() {
             *) break ;;
         esac
     done
-    PGPASSWORD=${PGPASSWORD:-${LG_PASSWORD[$user]:-}} \
-        "$PSQL" -X -At -q -v ON_ERROR_STOP=1 -h "${LG_HOST:-127.0.0.1}" -p "$LG_PORT" \
-        -U "$user" -d "$db" "$@"
+    _LG_PW=${PGPASSWORD:-${LG_PASSWORD[$user]:-}}
+    _LG_PSQL=("$PSQL" -X -At -q -v ON_ERROR_STOP=1 -h "${LG_HOST:-127.0.0.1}" -p "$LG_PORT"
+              -U "$user" -d "$db" "$@")
+}
+
+# lg_psql [-U user] [-d db] [psql args]: psql through the pooler over TCP,
+# unaligned, tuples only, stop on error.  Password from LG_PASSWORD unless
+# PGPASSWORD is set.  LG_HOST overrides the host (e.g. the socket dir).
+lg_psql() {
+    _lg_psql_argv "$@"
+    PGPASSWORD=$_LG_PW "${_LG_PSQL[@]}"
 }
 
 # lg_psql_bg OUTFILE [lg_psql args]: lg_psql in the background with psql
 # itself as the job (so LG_BG_PID is psql's pid, for kill -INT / -KILL)
 lg_psql_bg() {
     local outf=$1; shift
-    local user=app db=postgres
-    while [[ $# -gt 0 ]]; do
-        case "$1" in
-            -U) user=$2; shift 2 ;;
-            -d) db=$2; shift 2 ;;
-            *) break ;;
-        esac
-    done
-    PGPASSWORD=${PGPASSWORD:-${LG_PASSWORD[$user]:-}} \
-        "$PSQL" -X -At -q -v ON_ERROR_STOP=1 -h "${LG_HOST:-127.0.0.1}" -p "$LG_PORT" \
-        -U "$user" -d "$db" "$@" > "$outf" 2>&1 &
+    _lg_psql_argv "$@"
+    PGPASSWORD=$_LG_PW "${_LG_PSQL[@]}" > "$outf" 2>&1 &
     LG_BG_PID=$!
 }
 
