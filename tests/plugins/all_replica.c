@@ -3,16 +3,9 @@
  * transaction, writes included if it were asked.  The core must keep
  * non-read-only transactions on the primary (and not even ask).
  */
-#include "pooler_plugin.h"
+#include "test_plugin.h"
 
 #include <string.h>
-
-static int t_init(const pooler_host *h, void **state, char *err, size_t errlen)
-{
-	(void)h; (void)err; (void)errlen;
-	*state = NULL;
-	return 0;
-}
 
 static int t_route(void *state, const pooler_txn *txn, pooler_session *s,
                    const pooler_backend *const *cand, uint32_t ncand, pooler_decision *out)
@@ -31,12 +24,8 @@ static int t_route(void *state, const pooler_txn *txn, pooler_session *s,
 
 static const pooler_plugin desc = {
 	POOLER_PLUGIN_HEADER("all_replica", "0"),
-	.init = t_init,
+	.init = t_init_none,
 	.route = t_route,
 };
 
-POOLER_PLUGIN_ENTRY
-{
-	(void)host_major; (void)host_minor;
-	return &desc;
-}
+TEST_PLUGIN_ENTRY(desc)

@@ -3,14 +3,7 @@
  * is DOWN (the first candidate if none is).  The core must overrule a
  * DOWN answer to the primary.
  */
-#include "pooler_plugin.h"
-
-static int t_init(const pooler_host *h, void **state, char *err, size_t errlen)
-{
-	(void)h; (void)err; (void)errlen;
-	*state = NULL;
-	return 0;
-}
+#include "test_plugin.h"
 
 static int t_route(void *state, const pooler_txn *txn, pooler_session *s,
                    const pooler_backend *const *cand, uint32_t ncand, pooler_decision *out)
@@ -31,12 +24,8 @@ static int t_route(void *state, const pooler_txn *txn, pooler_session *s,
 
 static const pooler_plugin desc = {
 	POOLER_PLUGIN_HEADER("down_backend", "0"),
-	.init = t_init,
+	.init = t_init_none,
 	.route = t_route,
 };
 
-POOLER_PLUGIN_ENTRY
-{
-	(void)host_major; (void)host_minor;
-	return &desc;
-}
+TEST_PLUGIN_ENTRY(desc)

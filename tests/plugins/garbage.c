@@ -7,7 +7,7 @@
  * every answer to the primary, never send a write anywhere else, and open
  * the circuit breaker.
  */
-#include "pooler_plugin.h"
+#include "test_plugin.h"
 
 #include <string.h>
 
@@ -67,8 +67,4 @@ static const pooler_plugin desc = {
 	.route = t_route,
 };
 
-POOLER_PLUGIN_ENTRY
-{
-	(void)host_major; (void)host_minor;
-	return &desc;
-}
+TEST_PLUGIN_ENTRY(desc)

@@ -2,7 +2,7 @@
  * init_fails.c - broken test plugin: init refuses with a message that
  * names the option it wanted.  The loader must pass the message on.
  */
-#include "pooler_plugin.h"
+#include "test_plugin.h"
 
 #include <stdio.h>
 
@@ -15,21 +15,10 @@ static int t_init(const pooler_host *h, void **state, char *err, size_t errlen)
 	return 1;
 }
 
-static int t_route(void *state, const pooler_txn *txn, pooler_session *s,
-                   const pooler_backend *const *cand, uint32_t ncand, pooler_decision *out)
-{
-	(void)state; (void)txn; (void)s; (void)cand; (void)ncand; (void)out;
-	return 0;
-}
-
 static const pooler_plugin desc = {
 	POOLER_PLUGIN_HEADER("init_fails", "0"),
 	.init = t_init,
-	.route = t_route,
+	.route = t_route_none,
 };
 
-POOLER_PLUGIN_ENTRY
-{
-	(void)host_major; (void)host_minor;
-	return &desc;
-}
+TEST_PLUGIN_ENTRY(desc)

@@ -3,14 +3,7 @@
  * route() answers verdict 3, which 1.1 names POOLER_WAIT.  A 1.0 plugin
  * cannot mean that: the core must overrule it to the primary, not park.
  */
-#include "pooler_plugin.h"
-
-static int t_init(const pooler_host *h, void **state, char *err, size_t errlen)
-{
-	(void)h; (void)err; (void)errlen;
-	*state = NULL;
-	return 0;
-}
+#include "test_plugin.h"
 
 static int t_route(void *state, const pooler_txn *txn, pooler_session *s,
                    const pooler_backend *const *cand, uint32_t ncand, pooler_decision *out)
@@ -28,12 +21,8 @@ static const pooler_plugin desc = {
 	.struct_size = sizeof(pooler_plugin),
 	.name = "old_wait",
 	.version = "0",
-	.init = t_init,
+	.init = t_init_none,
 	.route = t_route,
 };
 
-POOLER_PLUGIN_ENTRY
-{
-	(void)host_major; (void)host_minor;
-	return &desc;
-}
+TEST_PLUGIN_ENTRY(desc)

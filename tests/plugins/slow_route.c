@@ -3,7 +3,7 @@
  * (on the host's clock, no sleeping) and then answers the primary.  The
  * core's route() time statistics must show it.
  */
-#include "pooler_plugin.h"
+#include "test_plugin.h"
 
 static int t_init(const pooler_host *h, void **state, char *err, size_t errlen)
 {
@@ -31,8 +31,4 @@ static const pooler_plugin desc = {
 	.route = t_route,
 };
 
-POOLER_PLUGIN_ENTRY
-{
-	(void)host_major; (void)host_minor;
-	return &desc;
-}
+TEST_PLUGIN_ENTRY(desc)

@@ -4,7 +4,7 @@
  * negative and out-of-range ids are allowed on purpose.  The core must
  * overrule every such answer to the primary.
  */
-#include "pooler_plugin.h"
+#include "test_plugin.h"
 
 #include <stdlib.h>
 
@@ -44,8 +44,4 @@ static const pooler_plugin desc = {
 	.fini = t_fini,
 };
 
-POOLER_PLUGIN_ENTRY
-{
-	(void)host_major; (void)host_minor;
-	return &desc;
-}
+TEST_PLUGIN_ENTRY(desc)
