@@ -58,9 +58,23 @@
 #define PREP_DUP_NAME PREP_PREFIX "dup"     /* never created: its Parse fails */
 #define PREP_MISSING PREP_PREFIX "missing" /* a client name in our namespace */
 
+/* An entry of a PrepTable, embedded in it as its member "link". */
+typedef struct PrepLink {
+	struct PrepLink *next;        /* bucket chain */
+	uint64_t key;                 /* picks the bucket */
+} PrepLink;
+
+#define prep_entry(l, type) ((type *)((char *)(l) - offsetof(type, link)))
+
+/* The registry, a client's names and a server's cache are each one chained
+ * hash table; its buckets double once it has as many entries. */
+typedef struct PrepTable {
+	PrepLink **b;                 /* nb buckets (a power of 2), NULL before the first entry */
+	uint32_t nb, count;
+} PrepTable;
+
 typedef struct PrepStmt {
-	struct PrepStmt *hnext;       /* registry bucket chain */
-	uint64_t hash;
+	PrepLink link;                /* registry; key: the hash of the body */
 	uint64_t id;
 	uint32_t refs;                /* names, cache entries and queue entries */
 	uint32_t body_len;            /* Parse body after the name */
@@ -71,20 +85,18 @@ typedef struct PrepStmt {
 } PrepStmt;
 
 typedef struct PrepName {
-	struct PrepName *next;        /* bucket chain */
+	PrepLink link;                /* PrepClient.names; key: the hash of the name (32 bits) */
 	PrepStmt *st;                 /* one reference */
 	uint64_t seq;                 /* the request that made it */
-	uint32_t hash;
 	char name[];
 } PrepName;
 
 struct PrepClient {
-	PrepName **b;
-	uint32_t nb, count;
+	PrepTable names;
 };
 
 typedef struct PrepCached {
-	struct PrepCached *hnext;     /* bucket chain (by statement id) */
+	PrepLink link;                /* PrepServer.cache; key: the statement id */
 	struct PrepCached *prev, *next; /* LRU list: lru.next is the least recent */
 	PrepStmt *st;                 /* one reference */
 	uint64_t seq;                 /* the request that prepared it here */
@@ -104,8 +116,7 @@ typedef struct PrepReq {
 } PrepReq;
 
 struct PrepServer {
-	PrepCached **b;
-	uint32_t nb, count;
+	PrepTable cache;
 	PrepCached lru;               /* sentinel */
 	PrepReq *q;                   /* ring of owed replies */
 	uint32_t qcap, qhead, qlen;
@@ -114,8 +125,7 @@ struct PrepServer {
 
 /* The registry: one process-wide table (the only global state here). */
 static struct {
-	PrepStmt **b;
-	uint32_t nb, count;
+	PrepTable stmts;
 	uint64_t next_id;
 	uint64_t seq;
 } reg;
@@ -140,28 +150,57 @@ static uint64_t prep_hash(const void *data, size_t len)
 	return h;
 }
 
-/* ---- the registry ------------------------------------------------------- */
+/* ---- the hash tables ---------------------------------------------------- */
 
-static bool reg_grow(void)
+/* Twice the buckets (first: how many a new table gets).  false on out of
+ * memory, the table as it was. */
+static bool tab_grow(PrepTable *t, uint32_t first)
 {
-	uint32_t nb = reg.nb ? reg.nb * 2 : 256;
-	PrepStmt **b = calloc(nb, sizeof(*b));
+	uint32_t nb = t->nb ? t->nb * 2 : first;
+	PrepLink **b = calloc(nb, sizeof(*b));
 
 	if (!b)
 		return false;
-	for (uint32_t i = 0; i < reg.nb; i++) {
-		PrepStmt *st = reg.b[i], *next;
-		for (; st; st = next) {
-			next = st->hnext;
-			st->hnext = b[st->hash & (nb - 1)];
-			b[st->hash & (nb - 1)] = st;
+	for (uint32_t i = 0; i < t->nb; i++) {
+		PrepLink *l = t->b[i], *next;
+		for (; l; l = next) {
+			next = l->next;
+			l->next = b[l->key & (nb - 1)];
+			b[l->key & (nb - 1)] = l;
 		}
 	}
-	free(reg.b);
-	reg.b = b;
-	reg.nb = nb;
+	free(t->b);
+	t->b = b;
+	t->nb = nb;
 	return true;
 }
+
+/* Buckets for one more entry; false only when there are none at all (a
+ * failed growth just makes longer chains). */
+static bool tab_room(PrepTable *t, uint32_t first)
+{
+	if (t->b && t->count < t->nb)
+		return true;
+	return tab_grow(t, first) || t->b != NULL;
+}
+
+/* The chain of key (the table has buckets). */
+static PrepLink **tab_chain(PrepTable *t, uint64_t key)
+{
+	return &t->b[key & (t->nb - 1)];
+}
+
+/* Link l, its key set, at the head of its chain. */
+static void tab_add(PrepTable *t, PrepLink *l)
+{
+	PrepLink **c = tab_chain(t, l->key);
+
+	l->next = *c;
+	*c = l;
+	t->count++;
+}
+
+/* ---- the registry ------------------------------------------------------- */
 
 /* Find or create the statement for a Parse body (after the name); one
  * reference for the caller.  NULL on out of memory. */
@@ -170,62 +209,60 @@ static PrepStmt *reg_get(const uint8_t *body, uint32_t len, uint32_t tlen)
 	uint64_t h = prep_hash(body, len);
 	PrepStmt *st;
 
-	if (!reg.b && !reg_grow())
+	if (!reg.stmts.b && !tab_grow(&reg.stmts, 256))
 		return NULL;
-	for (st = reg.b[h & (reg.nb - 1)]; st; st = st->hnext) {
-		if (st->hash == h && st->body_len == len && memcmp(st->body, body, len) == 0) {
+	for (PrepLink *l = *tab_chain(&reg.stmts, h); l; l = l->next) {
+		st = prep_entry(l, PrepStmt);
+		if (l->key == h && st->body_len == len && memcmp(st->body, body, len) == 0) {
 			st->refs++;
 			return st;
 		}
 	}
-	if (reg.count >= reg.nb)
-		(void)reg_grow();   /* a longer chain if it fails */
+	if (reg.stmts.count >= reg.stmts.nb)
+		(void)tab_grow(&reg.stmts, 256);   /* a longer chain if it fails */
 	st = malloc(sizeof(*st) + len);
 	if (!st)
 		return NULL;
 	memset(st, 0, sizeof(*st));
 	memcpy(st->body, body, len);
-	st->hash = h;
+	st->link.key = h;
 	st->id = ++reg.next_id;
 	st->refs = 1;
 	st->body_len = len;
 	st->text_len = tlen;
 	classify_sql((const char *)st->body, tlen, &st->cls);
 	snprintf(st->sname, sizeof(st->sname), PREP_PREFIX "%llu", (unsigned long long)st->id);
-	st->hnext = reg.b[h & (reg.nb - 1)];
-	reg.b[h & (reg.nb - 1)] = st;
-	reg.count++;
+	tab_add(&reg.stmts, &st->link);
 	return st;
 }
 
 static void reg_unref(PrepStmt *st)
 {
-	PrepStmt **pp;
+	PrepLink **pp;
 
 	if (!st || --st->refs > 0)
 		return;
-	for (pp = &reg.b[st->hash & (reg.nb - 1)]; *pp; pp = &(*pp)->hnext) {
-		if (*pp == st) {
-			*pp = st->hnext;
+	for (pp = tab_chain(&reg.stmts, st->link.key); *pp; pp = &(*pp)->next) {
+		if (*pp == &st->link) {
+			*pp = st->link.next;
 			break;
 		}
 	}
-	reg.count--;
+	reg.stmts.count--;
 	free(st);
 }
 
 /* ---- client names ------------------------------------------------------- */
 
-static PrepName **cl_slot(PrepClient *pc, const char *name, size_t nlen, uint32_t *hash)
+static PrepLink **cl_slot(PrepClient *pc, const char *name, size_t nlen)
 {
 	uint32_t h = (uint32_t)prep_hash(name, nlen);
-	PrepName **pp;
+	PrepLink **pp;
 
-	*hash = h;
-	if (!pc->b)
+	if (!pc->names.b)
 		return NULL;
-	for (pp = &pc->b[h & (pc->nb - 1)]; *pp; pp = &(*pp)->next) {
-		if ((*pp)->hash == h && strcmp((*pp)->name, name) == 0)
+	for (pp = tab_chain(&pc->names, h); *pp; pp = &(*pp)->next) {
+		if ((*pp)->key == h && strcmp(prep_entry(*pp, PrepName)->name, name) == 0)
 			return pp;
 	}
 	return NULL;
@@ -233,31 +270,9 @@ static PrepName **cl_slot(PrepClient *pc, const char *name, size_t nlen, uint32_
 
 static PrepName *cl_find(PrepClient *pc, const char *name)
 {
-	uint32_t h;
-	PrepName **pp = cl_slot(pc, name, strlen(name), &h);
+	PrepLink **pp = cl_slot(pc, name, strlen(name));
 
-	return pp ? *pp : NULL;
-}
-
-static bool cl_grow(PrepClient *pc)
-{
-	uint32_t nb = pc->nb ? pc->nb * 2 : 16;
-	PrepName **b = calloc(nb, sizeof(*b));
-
-	if (!b)
-		return false;
-	for (uint32_t i = 0; i < pc->nb; i++) {
-		PrepName *n = pc->b[i], *next;
-		for (; n; n = next) {
-			next = n->next;
-			n->next = b[n->hash & (nb - 1)];
-			b[n->hash & (nb - 1)] = n;
-		}
-	}
-	free(pc->b);
-	pc->b = b;
-	pc->nb = nb;
-	return true;
+	return pp ? prep_entry(*pp, PrepName) : NULL;
 }
 
 /* Register name -> st (takes a new reference).  false on out of memory. */
@@ -267,7 +282,7 @@ static bool cl_add(PrepClient *pc, const char *name, PrepStmt *st, uint64_t seq)
 	PrepName *n;
 	uint32_t h = (uint32_t)prep_hash(name, nlen);
 
-	if ((!pc->b || pc->count >= pc->nb) && !cl_grow(pc) && !pc->b)
+	if (!tab_room(&pc->names, 16))
 		return false;
 	n = malloc(sizeof(*n) + nlen + 1);
 	if (!n)
@@ -275,57 +290,55 @@ static bool cl_add(PrepClient *pc, const char *name, PrepStmt *st, uint64_t seq)
 	memcpy(n->name, name, nlen + 1);
 	n->st = st;
 	n->seq = seq;
-	n->hash = h;
-	n->next = pc->b[h & (pc->nb - 1)];
-	pc->b[h & (pc->nb - 1)] = n;
-	pc->count++;
+	n->link.key = h;
+	tab_add(&pc->names, &n->link);
 	st->refs++;
 	return true;
 }
 
-static void cl_remove(PrepClient *pc, const char *name)
+/* Unlink the name at *pp and drop it. */
+static void cl_drop(PrepClient *pc, PrepLink **pp)
 {
-	uint32_t h;
-	PrepName **pp = cl_slot(pc, name, strlen(name), &h), *n;
+	PrepName *n = prep_entry(*pp, PrepName);
 
-	if (!pp)
-		return;
-	n = *pp;
-	*pp = n->next;
-	pc->count--;
+	*pp = n->link.next;
+	pc->names.count--;
 	reg_unref(n->st);
 	free(n);
+}
+
+static void cl_remove(PrepClient *pc, const char *name)
+{
+	PrepLink **pp = cl_slot(pc, name, strlen(name));
+
+	if (pp)
+		cl_drop(pc, pp);
 }
 
 /* Drop the names made before request seq (before = every name). */
 static void cl_drop_before(PrepClient *pc, uint64_t before)
 {
-	for (uint32_t i = 0; pc && i < pc->nb; i++) {
-		PrepName **pp = &pc->b[i];
+	for (uint32_t i = 0; pc && i < pc->names.nb; i++) {
+		PrepLink **pp = &pc->names.b[i];
 		while (*pp) {
-			PrepName *n = *pp;
-			if (n->seq < before) {
-				*pp = n->next;
-				pc->count--;
-				reg_unref(n->st);
-				free(n);
-			} else {
-				pp = &n->next;
-			}
+			if (prep_entry(*pp, PrepName)->seq < before)
+				cl_drop(pc, pp);
+			else
+				pp = &(*pp)->next;
 		}
 	}
 }
 
 /* ---- a server connection's statements ----------------------------------- */
 
-static PrepCached **sv_slot(PrepServer *ps, const PrepStmt *st)
+static PrepLink **sv_slot(PrepServer *ps, const PrepStmt *st)
 {
-	PrepCached **pp;
+	PrepLink **pp;
 
-	if (!ps->b)
+	if (!ps->cache.b)
 		return NULL;
-	for (pp = &ps->b[st->id & (ps->nb - 1)]; *pp; pp = &(*pp)->hnext) {
-		if ((*pp)->st == st)
+	for (pp = tab_chain(&ps->cache, st->id); *pp; pp = &(*pp)->next) {
+		if (prep_entry(*pp, PrepCached)->st == st)
 			return pp;
 	}
 	return NULL;
@@ -333,48 +346,38 @@ static PrepCached **sv_slot(PrepServer *ps, const PrepStmt *st)
 
 static PrepCached *sv_find(PrepServer *ps, const PrepStmt *st)
 {
-	PrepCached **pp = sv_slot(ps, st);
+	PrepLink **pp = sv_slot(ps, st);
 
-	return pp ? *pp : NULL;
+	return pp ? prep_entry(*pp, PrepCached) : NULL;
 }
 
-static bool sv_grow(PrepServer *ps)
+/* e becomes the most recently used. */
+static void sv_lru_append(PrepServer *ps, PrepCached *e)
 {
-	uint32_t nb = ps->nb ? ps->nb * 2 : 16;
-	PrepCached **b = calloc(nb, sizeof(*b));
-
-	if (!b)
-		return false;
-	for (uint32_t i = 0; i < ps->nb; i++) {
-		PrepCached *e = ps->b[i], *next;
-		for (; e; e = next) {
-			next = e->hnext;
-			e->hnext = b[e->st->id & (nb - 1)];
-			b[e->st->id & (nb - 1)] = e;
-		}
-	}
-	free(ps->b);
-	ps->b = b;
-	ps->nb = nb;
-	return true;
-}
-
-static void sv_touch(PrepServer *ps, PrepCached *e, uint64_t seq)
-{
-	e->used_seq = seq;
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
 	e->prev = ps->lru.prev;
 	e->next = &ps->lru;
 	ps->lru.prev->next = e;
 	ps->lru.prev = e;
 }
 
+static void sv_lru_unlink(PrepCached *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+}
+
+static void sv_touch(PrepServer *ps, PrepCached *e, uint64_t seq)
+{
+	e->used_seq = seq;
+	sv_lru_unlink(e);
+	sv_lru_append(ps, e);
+}
+
 static bool sv_add(PrepServer *ps, PrepStmt *st, uint64_t seq)
 {
 	PrepCached *e;
 
-	if ((!ps->b || ps->count >= ps->nb) && !sv_grow(ps) && !ps->b)
+	if (!tab_room(&ps->cache, 16))
 		return false;
 	e = calloc(1, sizeof(*e));
 	if (!e)
@@ -382,25 +385,20 @@ static bool sv_add(PrepServer *ps, PrepStmt *st, uint64_t seq)
 	e->st = st;
 	st->refs++;
 	e->seq = e->used_seq = seq;
-	e->hnext = ps->b[st->id & (ps->nb - 1)];
-	ps->b[st->id & (ps->nb - 1)] = e;
-	e->prev = ps->lru.prev;
-	e->next = &ps->lru;
-	ps->lru.prev->next = e;
-	ps->lru.prev = e;
-	ps->count++;
+	e->link.key = st->id;
+	tab_add(&ps->cache, &e->link);
+	sv_lru_append(ps, e);
 	return true;
 }
 
 static void sv_remove(PrepServer *ps, PrepCached *e)
 {
-	PrepCached **pp = sv_slot(ps, e->st);
+	PrepLink **pp = sv_slot(ps, e->st);
 
 	if (pp)
-		*pp = e->hnext;
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
-	ps->count--;
+		*pp = e->link.next;
+	sv_lru_unlink(e);
+	ps->cache.count--;
 	reg_unref(e->st);
 	free(e);
 }
@@ -600,7 +598,7 @@ void prep_client_free(Client *c)
 	if (!pc)
 		return;
 	cl_drop_before(pc, UINT64_MAX);
-	free(pc->b);
+	free(pc->names.b);
 	free(pc);
 	c->prep = NULL;
 }
@@ -623,7 +621,7 @@ void prep_server_free(Server *s)
 		return;
 	prep_server_unlink(s);
 	sv_drop_before(ps, UINT64_MAX);
-	free(ps->b);
+	free(ps->cache.b);
 	free(ps->q);
 	free(ps);
 	s->prep = NULL;
@@ -641,9 +639,9 @@ bool prep_server_trim_sql(Server *s, char *sql, size_t len)
 	size_t n = 0;
 	int max = lg.cfg->max_prepared_statements;
 
-	if (!ps || ps->qlen > 0 || max <= 0 || ps->count <= (uint32_t)max)
+	if (!ps || ps->qlen > 0 || max <= 0 || ps->cache.count <= (uint32_t)max)
 		return false;
-	while (ps->count > (uint32_t)max && ps->lru.next != &ps->lru) {
+	while (ps->cache.count > (uint32_t)max && ps->lru.next != &ps->lru) {
 		PrepCached *e = ps->lru.next;
 		int w = snprintf(sql + n, len - n, "DEALLOCATE %s;", e->st->sname);
 		if (w < 0 || (size_t)w >= len - n)
@@ -661,12 +659,12 @@ bool prep_server_idle(const Server *s)
 
 uint32_t prep_client_count(const Client *c)
 {
-	return c->prep ? c->prep->count : 0;
+	return c->prep ? c->prep->names.count : 0;
 }
 
 uint32_t prep_server_count(const Server *s)
 {
-	return s->prep ? s->prep->count : 0;
+	return s->prep ? s->prep->cache.count : 0;
 }
 
 /* ---- the client side ---------------------------------------------------- */
@@ -738,7 +736,7 @@ static bool prep_make_room(Server *s, PktBuf *out)
 	uint64_t oldest = ps->qlen ? q_at(ps, 0)->seq : UINT64_MAX;
 	PrepCached *e = ps->lru.next, *next;
 
-	for (; e != &ps->lru && ps->count >= (uint32_t)lg.cfg->max_prepared_statements; e = next) {
+	for (; e != &ps->lru && ps->cache.count >= (uint32_t)lg.cfg->max_prepared_statements; e = next) {
 		next = e->next;
 		if (e->used_seq >= oldest)
 			continue;   /* a request in flight uses it */
