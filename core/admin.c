@@ -854,19 +854,18 @@ static void admin_client_row(AdminCtx *ctx, const Client *c, bool bufs)
 	admin_sock_row(ctx, &k);
 }
 
+/* SHOW CLIENTS: the clients of the pools (not those still logging in). */
+static void admin_client_visit(Client *c, Server *s, void *arg)
+{
+	(void)s;
+	if (c && c->state != CL_LOGIN)
+		admin_client_row(arg, c, false);
+}
+
 static bool admin_show_clients(AdminCtx *ctx)
 {
-	ListNode *n, *m;
-
 	admin_describe(ctx, admin_sock_cols, NCOLS(admin_sock_cols));
-	list_for_each(n, &lg.pools) {
-		Pool *p = list_entry(n, Pool, node);
-		const List *lists[3] = { &p->active_clients, &p->waiting_clients,
-		                         &p->login_wait_clients };
-		for (int i = 0; i < 3; i++)
-			list_for_each(m, lists[i])
-				admin_client_row(ctx, list_entry(m, Client, node), false);
-	}
+	objects_each_socket(true, admin_client_visit, ctx);
 	return admin_show_done(ctx);
 }
 
@@ -917,23 +916,17 @@ static void admin_server_row(AdminCtx *ctx, const Server *s, bool bufs)
 	admin_sock_row(ctx, &k);
 }
 
+static void admin_server_visit(Client *c, Server *s, void *arg)
+{
+	(void)c;
+	if (s)
+		admin_server_row(arg, s, false);
+}
+
 static bool admin_show_servers(AdminCtx *ctx)
 {
-	ListNode *n, *m;
-
 	admin_describe(ctx, admin_sock_cols, NCOLS(admin_sock_cols));
-	list_for_each(n, &lg.pools) {
-		Pool *p = list_entry(n, Pool, node);
-		for (int b = 0; b < p->db->nbackends; b++) {
-			const PoolBackend *pb = &p->be[b];
-			const List *lists[5] = { &pb->active_servers, &pb->idle_servers,
-			                         &pb->used_servers, &pb->tested_servers,
-			                         &pb->login_servers };
-			for (int i = 0; i < 5; i++)
-				list_for_each(m, lists[i])
-					admin_server_row(ctx, list_entry(m, Server, node), false);
-		}
-	}
+	objects_each_socket(true, admin_server_visit, ctx);
 	return admin_show_done(ctx);
 }
 
