@@ -362,93 +362,100 @@ static void metrics_backends(struct evbuffer *out)
 	}
 }
 
-/* Read-your-writes outcomes and POOLER_WAIT parks per backend (the sums
- * over reasons of SHOW ROUTING's appended columns). */
-static void metrics_routing_ryw(struct evbuffer *out)
+/* The samples of one routing family for backend i of db. */
+typedef void (*MetricsBackendSamples)(struct evbuffer *out, const char *family,
+                                      const Database *db, int i);
+
+/* One counter family of the routing counts: its header, then samples() for
+ * each listed backend of every database but the admin one. */
+static void metrics_routing_family(struct evbuffer *out, const char *family, const char *help,
+                                   MetricsBackendSamples samples)
 {
-	static const char *const outcomes[] = { "replica", "primary_pending", "primary_behind" };
-	static const char *const waits[] = { "served", "timeout" };
 	const ListNode *n;
 
-	metrics_family(out, "lagoon_routing_ryw_reads_total", "counter",
-	               "Reads of sessions that had written, per backend: outcome replica, or the primary "
-	               "because the commit LSN was pending / no replica had replayed it.");
+	metrics_family(out, family, "counter", help);
 	list_for_each(n, &lg.databases) {
 		const Database *db = list_entry(n, Database, node);
-		for (int i = 0; !db->admin && i < db->nbackends; i++) {
-			uint64_t v[3] = { 0, 0, 0 };
-			if (!metrics_backend_listed(db, i))
-				continue;
-			for (int k = 0; k < ROUTER_R_COUNT; k++) {
-				const struct RouteRywStats *st = &db->ryw_stats[i][k];
-				v[0] += st->ryw_reads - st->ryw_pending - st->ryw_behind;
-				v[1] += st->ryw_pending;
-				v[2] += st->ryw_behind;
-			}
-			for (int o = 0; o < 3; o++) {
-				const char *l[] = { "database", db->name, "backend", db->backends[i]->name,
-				                    "outcome", outcomes[o], NULL };
-				metrics_u64(out, "lagoon_routing_ryw_reads_total", l, v[o]);
-			}
-		}
+		for (int i = 0; !db->admin && i < db->nbackends; i++)
+			if (metrics_backend_listed(db, i))
+				samples(out, family, db, i);
 	}
-	metrics_family(out, "lagoon_routing_waits_total", "counter",
-	               "Transactions parked by the plugin's POOLER_WAIT, per backend they ran on: "
-	               "served before the budget ran out, or timeout (then the primary).");
-	list_for_each(n, &lg.databases) {
-		const Database *db = list_entry(n, Database, node);
-		for (int i = 0; !db->admin && i < db->nbackends; i++) {
-			uint64_t v[2] = { 0, 0 };
-			if (!metrics_backend_listed(db, i))
-				continue;
-			for (int k = 0; k < ROUTER_R_COUNT; k++) {
-				v[0] += db->ryw_stats[i][k].waited - db->ryw_stats[i][k].wait_timeouts;
-				v[1] += db->ryw_stats[i][k].wait_timeouts;
-			}
-			for (int o = 0; o < 2; o++) {
-				const char *l[] = { "database", db->name, "backend", db->backends[i]->name,
-				                    "outcome", waits[o], NULL };
-				metrics_u64(out, "lagoon_routing_waits_total", l, v[o]);
-			}
-		}
+}
+
+/* One sample per value of vals, labelled by the backend and label=names[j]. */
+static void metrics_backend_split(struct evbuffer *out, const char *family, const Database *db,
+                                  int i, const char *label, const char *const *names,
+                                  const uint64_t *vals, int nvals)
+{
+	for (int j = 0; j < nvals; j++) {
+		const char *l[] = { "database", db->name, "backend", db->backends[i]->name,
+		                    label, names[j], NULL };
+		metrics_u64(out, family, l, vals[j]);
 	}
+}
+
+static void metrics_decisions(struct evbuffer *out, const char *family, const Database *db, int i)
+{
+	const char *reasons[ROUTER_R_COUNT];
+
+	for (int k = 0; k < ROUTER_R_COUNT; k++)
+		reasons[k] = router_reason_name((router_reason)k);
+	metrics_backend_split(out, family, db, i, "reason", reasons, db->route_counts[i],
+	                      ROUTER_R_COUNT);
+}
+
+/* Read-your-writes outcomes (the sums over reasons of SHOW ROUTING's
+ * appended columns). */
+static void metrics_ryw_reads(struct evbuffer *out, const char *family, const Database *db, int i)
+{
+	static const char *const outcomes[] = { "replica", "primary_pending", "primary_behind" };
+	uint64_t v[3] = { 0, 0, 0 };
+
+	for (int k = 0; k < ROUTER_R_COUNT; k++) {
+		const struct RouteRywStats *st = &db->ryw_stats[i][k];
+		v[0] += st->ryw_reads - st->ryw_pending - st->ryw_behind;
+		v[1] += st->ryw_pending;
+		v[2] += st->ryw_behind;
+	}
+	metrics_backend_split(out, family, db, i, "outcome", outcomes, v, 3);
+}
+
+/* POOLER_WAIT parks, likewise summed over reasons. */
+static void metrics_waits(struct evbuffer *out, const char *family, const Database *db, int i)
+{
+	static const char *const waits[] = { "served", "timeout" };
+	uint64_t v[2] = { 0, 0 };
+
+	for (int k = 0; k < ROUTER_R_COUNT; k++) {
+		v[0] += db->ryw_stats[i][k].waited - db->ryw_stats[i][k].wait_timeouts;
+		v[1] += db->ryw_stats[i][k].wait_timeouts;
+	}
+	metrics_backend_split(out, family, db, i, "outcome", waits, v, 2);
+}
+
+static void metrics_retries(struct evbuffer *out, const char *family, const Database *db, int i)
+{
+	const char *l[] = { "database", db->name, "backend", db->backends[i]->name, NULL };
+
+	metrics_u64(out, family, l, db->route_retries[i]);
 }
 
 static void metrics_routing(struct evbuffer *out)
 {
-	const ListNode *n;
-
-	metrics_family(out, "lagoon_routing_decisions_total", "counter",
-	               "Routing decisions per backend and reason (SHOW ROUTING).");
-	list_for_each(n, &lg.databases) {
-		const Database *db = list_entry(n, Database, node);
-		if (db->admin)
-			continue;
-		for (int i = 0; i < db->nbackends; i++) {
-			if (!metrics_backend_listed(db, i))
-				continue;
-			for (int k = 0; k < ROUTER_R_COUNT; k++) {
-				const char *l[] = { "database", db->name, "backend", db->backends[i]->name,
-				                    "reason", router_reason_name((router_reason)k), NULL };
-				metrics_u64(out, "lagoon_routing_decisions_total", l, db->route_counts[i][k]);
-			}
-		}
-	}
-	metrics_routing_ryw(out);
-	metrics_family(out, "lagoon_routing_retries_total", "counter",
-	               "Reads replayed on the primary after the backend refused them (SHOW ROUTING retried).");
-	list_for_each(n, &lg.databases) {
-		const Database *db = list_entry(n, Database, node);
-		if (db->admin)
-			continue;
-		for (int i = 0; i < db->nbackends; i++) {
-			const char *l[] = { "database", db->name, "backend", NULL, NULL };
-			if (!metrics_backend_listed(db, i))
-				continue;
-			l[3] = db->backends[i]->name;
-			metrics_u64(out, "lagoon_routing_retries_total", l, db->route_retries[i]);
-		}
-	}
+	metrics_routing_family(out, "lagoon_routing_decisions_total",
+	                       "Routing decisions per backend and reason (SHOW ROUTING).",
+	                       metrics_decisions);
+	metrics_routing_family(out, "lagoon_routing_ryw_reads_total",
+	                       "Reads of sessions that had written, per backend: outcome replica, or the primary "
+	                       "because the commit LSN was pending / no replica had replayed it.",
+	                       metrics_ryw_reads);
+	metrics_routing_family(out, "lagoon_routing_waits_total",
+	                       "Transactions parked by the plugin's POOLER_WAIT, per backend they ran on: "
+	                       "served before the budget ran out, or timeout (then the primary).",
+	                       metrics_waits);
+	metrics_routing_family(out, "lagoon_routing_retries_total",
+	                       "Reads replayed on the primary after the backend refused them (SHOW ROUTING retried).",
+	                       metrics_retries);
 }
 
 /* ---- HTTP ----------------------------------------------------------- */
