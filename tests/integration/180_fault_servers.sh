@@ -74,10 +74,12 @@ client_loop() { # NAME SQL_WITH_@I@
     local name=$1 sql=$2 i=0 t0 r rc
     while [[ ! -e $LG_DIR/stop ]] && (( i < 5000 )); do
         i=$((i + 1)); t0=$(now_ms)
+        # the result from stdout only: a FATAL of a killed server may
+        # reach stderr after a result that was acknowledged
         r=$(PGPASSWORD=app_pass timeout 40 "$PSQL" -X -At -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$LG_PORT" \
-            -U app -d pc -c "${sql//@I@/$i}" 2>&1); rc=$?
+            -U app -d pc -c "${sql//@I@/$i}" 2>"$LG_DIR/$name.err"); rc=$?
         if (( rc == 0 )); then echo "$t0 $(( $(now_ms) - t0 )) OK $i $r"
-        else echo "$t0 $(( $(now_ms) - t0 )) ERR $i ${r//$'\n'/ }"; fi
+        else echo "$t0 $(( $(now_ms) - t0 )) ERR $i $(tr '\n' ' ' < "$LG_DIR/$name.err") ${r//$'\n'/ }"; fi
     done >> "$LG_DIR/$name.log"
 }
 : > "$LG_DIR/reads.log"; : > "$LG_DIR/writes.log"
