@@ -8,7 +8,6 @@
  * leak or a stuck connection shows up in SHOW counts instead of hiding.
  */
 #include "autoconf.h"
-#include <limits.h>
 
 #include "objects.h"
 #include "client.h"
