@@ -122,16 +122,26 @@ struct ClientLogin {
 	char *tls_peer_cn;            /* CN of its verified certificate (malloc'd), NULL = none */
 };
 
+/* Wipe and free the SCRAM state and the secret being verified. */
+static void client_login_forget_secrets(ClientLogin *l)
+{
+	if (l->scram)
+		explicit_bzero(l->scram, sizeof(*l->scram));
+	free(l->scram);
+	l->scram = NULL;
+	if (l->auth_secret)
+		explicit_bzero(l->auth_secret, strlen(l->auth_secret));
+	free(l->auth_secret);
+	l->auth_secret = NULL;
+}
+
 static void client_login_free(Client *c)
 {
 	ClientLogin *l = c->login;
 
 	if (!l)
 		return;
-	if (l->scram)
-		memset(l->scram, 0, sizeof(*l->scram));
-	free(l->scram);
-	free(l->auth_secret);
+	client_login_forget_secrets(l);
 	free(l->tls_peer_cn);
 	free(l);
 	c->login = NULL;
@@ -430,12 +440,7 @@ static void client_auth_ok(Client *c)
 	client_keep_dyn_secret(c, user_get(c->username));
 	if (c->login->scram && c->login->scram->have_client_key)
 		client_keep_scram_keys(c, user_get(c->username));
-	if (c->login->scram)
-		memset(c->login->scram, 0, sizeof(*c->login->scram));
-	free(c->login->scram);
-	c->login->scram = NULL;
-	free(c->login->auth_secret);
-	c->login->auth_secret = NULL;
+	client_login_forget_secrets(c->login);
 	if (!c->db) {
 		client_fatal(c, "3D000", "database \"%s\" does not exist", c->dbname);
 		return;
