@@ -68,12 +68,9 @@ is "$(lg_psql -c 'select txid_current_if_assigned() is null, now() = statement_t
     "the next client does not find itself inside the cancelled transaction"
 
 # a cancel request with a key nobody owns is ignored and harms nothing
-if command -v python3 >/dev/null; then
-    python3 "$LG_RAWPG" --port "$LG_PORT" cancel 12345 67890 >/dev/null 2>&1
-    is "$(lg_psql -c 'select 7')" 7 "a cancel request with an unknown key changes nothing"
-else
-    skip "python3 not installed"
-fi
+lg_need python3
+python3 "$LG_RAWPG" --port "$LG_PORT" cancel 12345 67890 >/dev/null 2>&1
+is "$(lg_psql -c 'select 7')" 7 "a cancel request with an unknown key changes nothing"
 
 lg_alive; ok $? "the pooler is still running"
 done_testing

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 lg_cluster_up
 lg_require_bin
-command -v python3 >/dev/null || skip_all "python3 not installed"
+lg_need python3
 
 raw() { python3 "$LG_RAWPG" --port "$LG_PORT" --timeout 10 "$@" 2>&1; }
 # login USER PASSWORD [DB]: psql through the pooler, prints current_user or the error

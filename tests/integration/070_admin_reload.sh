@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 lg_cluster_up
 lg_require_bin
-command -v python3 >/dev/null || skip_all "python3 not installed"
+lg_need python3
 
 lg_start admin "default_pool_size = 2
 pool_mode = transaction" || bail "pooler did not start"

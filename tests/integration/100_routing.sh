@@ -33,16 +33,11 @@
 # no entry symbol): lagoon refuses to start, naming the file and the reason.
 . "$(dirname "$0")/lib.sh"
 lg_setup pgbench
-TP=$LG_BUILD_DIR/tests/plugins/.libs    # the test plugins (built by make check)
 T=lg100_t_$$; W=lg100_w_$$; B=lg100_b_$$; S=lg100_s_$$   # this copy's objects
 
 # ---- plugin_dir: the shipped plugins and the broken test ones ----------------
-lg_plugins roundrobin leastlag
-have_test_plugins=1
-for p in all_replica bad_major bad_magic no_entry; do
-    if [[ -f "$TP/$p.so" ]]; then ln -s "$TP/$p.so" "$PLUGDIR/$p.so"; else have_test_plugins=0; fi
-done
-(( have_test_plugins )) || diag "test plugins not built in $TP (make check builds them): parts 3 and 5 skipped"
+# (the test plugins are built by make check)
+lg_plugins roundrobin leastlag all_replica bad_major bad_magic no_entry
 
 # ---- the private cluster (lib.sh), started in the background now; used in
 # part 4
@@ -62,7 +57,7 @@ CL="host=127.0.0.1 port=$P0,$P1,$P2 dbname=postgres"
 LG_DATABASES_EXTRA="rr = $CL router=roundrobin
 ll = $CL router=leastlag router_options='max_lag_bytes=1000000'
 pc = host=127.0.0.1 port=$Q0,$Q1,$Q2 dbname=postgres router=roundrobin"
-(( have_test_plugins )) && LG_DATABASES_EXTRA+=$'\n'"ar = $CL router=all_replica"
+LG_DATABASES_EXTRA+=$'\n'"ar = $CL router=all_replica"
 lg_start routing "plugin_dir = $PLUGDIR
 monitor_interval = 200
 query_wait_timeout = 10
@@ -268,25 +263,21 @@ done
 is "$seen1$seen2" 11 "ll: after the resume, reads run on both replicas again (within 15 s)"
 
 # =========================== part 3: all_replica =============================
-if (( have_test_plugins )); then
-    WAIT_DB=ar
-    lg_wait_be "ar: all backends up (within 15 s)" 15 \
-        '[[ "$(lg_be "$SB" ar $P0 state)/$(lg_be "$SB" ar $P1 state)/$(lg_be "$SB" ar $P2 state)" == up/up/up ]]'
-    out=$(lg_psql -d ar -c "select inet_server_port()" 2>&1)
-    like "$out" "^($P1|$P2)\$" "ar: the all_replica plugin is in charge (a SELECT ran on a replica: $out)"
-    settle "$T"
-    ins0=$(n_tup_ins "$T")
-    cnt0=$(lg_pg 0 -c "select count(*) from $T")
-    for ((i = 1; i <= 200; i++)); do echo "insert into $T (v) values (-$i) returning inet_server_port();"; done > "$LG_DIR/ar.sql"
-    out=$(lg_psql -d ar -f "$LG_DIR/ar.sql" 2>&1)
-    is "$(tally "$out" $P0)/$(wc -l <<<"$out")" 200/200 "ar: all 200 INSERT ... RETURNING inet_server_port() ran on the primary" \
-        || diag "$(sort <<<"$out" | uniq -c | head)"
-    is "$(( $(lg_pg 0 -c "select count(*) from $T") - cnt0 ))" 200 "ar: the primary holds the 200 new rows"
-    lg_wait_for '[[ $(( $(n_tup_ins "$T") - ins0 )) -ge 200 ]]' 15
-    is "$(( $(n_tup_ins "$T") - ins0 ))" 200 "ar: the primary's n_tup_ins grew by exactly 200"
-else
-    skip "test plugins not built" 5
-fi
+WAIT_DB=ar
+lg_wait_be "ar: all backends up (within 15 s)" 15 \
+    '[[ "$(lg_be "$SB" ar $P0 state)/$(lg_be "$SB" ar $P1 state)/$(lg_be "$SB" ar $P2 state)" == up/up/up ]]'
+out=$(lg_psql -d ar -c "select inet_server_port()" 2>&1)
+like "$out" "^($P1|$P2)\$" "ar: the all_replica plugin is in charge (a SELECT ran on a replica: $out)"
+settle "$T"
+ins0=$(n_tup_ins "$T")
+cnt0=$(lg_pg 0 -c "select count(*) from $T")
+for ((i = 1; i <= 200; i++)); do echo "insert into $T (v) values (-$i) returning inet_server_port();"; done > "$LG_DIR/ar.sql"
+out=$(lg_psql -d ar -f "$LG_DIR/ar.sql" 2>&1)
+is "$(tally "$out" $P0)/$(wc -l <<<"$out")" 200/200 "ar: all 200 INSERT ... RETURNING inet_server_port() ran on the primary" \
+    || diag "$(sort <<<"$out" | uniq -c | head)"
+is "$(( $(lg_pg 0 -c "select count(*) from $T") - cnt0 ))" 200 "ar: the primary holds the 200 new rows"
+lg_wait_for '[[ $(( $(n_tup_ins "$T") - ins0 )) -ge 200 ]]' 15
+is "$(( $(n_tup_ins "$T") - ins0 ))" 200 "ar: the primary's n_tup_ins grew by exactly 200"
 
 flock -u 8; exec 8>&-
 
@@ -394,13 +385,9 @@ EOF
     isnt "$rc" 0 "router = $p: lagoon refuses to start (exit $rc)"
     like "$txt" "$re" "router = $p: ... and says why, naming the file" || diag "$txt"
 }
-if (( have_test_plugins )); then
-    refuse_start bad_major "$PLUGDIR/bad_major\\.so: ABI 2\\.0, core speaks 1\\.1"
-    refuse_start bad_magic "$PLUGDIR/bad_magic\\.so: not a lagoon plugin \\(bad magic 0x[0-9a-f]+\\)"
-    refuse_start no_entry "$PLUGDIR/no_entry\\.so: not a lagoon plugin \\(no pooler_plugin_entry symbol\\)"
-else
-    skip "test plugins not built" 6
-fi
+refuse_start bad_major "$PLUGDIR/bad_major\\.so: ABI 2\\.0, core speaks 1\\.1"
+refuse_start bad_magic "$PLUGDIR/bad_magic\\.so: not a lagoon plugin \\(bad magic 0x[0-9a-f]+\\)"
+refuse_start no_entry "$PLUGDIR/no_entry\\.so: not a lagoon plugin \\(no pooler_plugin_entry symbol\\)"
 
 lg_alive; ok $? "the pooler is still running"
 done_testing

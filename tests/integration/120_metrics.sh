@@ -12,27 +12,11 @@ lg_cluster_up
 lg_require_bin
 lg_is_pgbouncer && skip_all "lagoon-only feature (metrics endpoint)"
 
-if command -v curl >/dev/null 2>&1; then
-    # http_get URL BODYFILE -> prints "CODE CONTENT-TYPE"
-    http_get() {
-        curl -s -o "$2" -w '%{http_code} %{content_type}' --max-time 10 "$1" || true
-    }
-elif command -v python3 >/dev/null 2>&1; then
-    http_get() {
-        python3 - "$1" "$2" <<'PY' || true
-import sys, urllib.request, urllib.error
-try:
-    r = urllib.request.urlopen(sys.argv[1], timeout=10)
-    code, ctype, body = r.status, r.headers.get("Content-Type", ""), r.read()
-except urllib.error.HTTPError as e:
-    code, ctype, body = e.code, e.headers.get("Content-Type", ""), e.read()
-open(sys.argv[2], "wb").write(body)
-print(code, ctype, end="")
-PY
-    }
-else
-    skip_all "neither curl nor python3 installed"
-fi
+lg_need curl promtool
+# http_get URL BODYFILE -> prints "CODE CONTENT-TYPE"
+http_get() {
+    curl -s -o "$2" -w '%{http_code} %{content_type}' --max-time 10 "$1" || true
+}
 
 lg_free_port || bail "no free port"; MPORT=$LG_FREE_PORT
 # a user whose name needs escaping in a label value (the server refuses it
@@ -132,8 +116,6 @@ cmp_ok "$cl" -ge 1 "SHOW POOLS counts the admin console client"
 # ---- under a pgbench run ----------------------------------------------------
 # metric VALUE of one sample line (exact name and labels) in FILE
 mval() { awk -v k="$1" 'index($0, k " ") == 1 { print $NF }' "$2"; }
-if command -v promtool >/dev/null 2>&1; then have_promtool=1; else
-    have_promtool=0; diag "promtool not installed (Debian package prometheus)"; fi
 printf 'select 1;\n' > "$LG_DIR/one.sql"
 lg_pgbench -n -f "$LG_DIR/one.sql" -c 4 -j 2 -T 8 trio > "$LG_DIR/pgbench.out" 2>&1 &
 pgb=$!
@@ -146,13 +128,9 @@ kill -0 "$pgb" 2>/dev/null; ok $? "pgbench was still running during both scrapes
 wait "$pgb"; rc=$?
 is "$rc" 0 "pgbench through trio succeeds" || diag_file "$LG_DIR/pgbench.out"
 for f in "$S1" "$S2"; do
-    if (( have_promtool )); then
-        out=$(promtool check metrics < "$f" 2>&1); rc=$?
-        is "$rc" 0 "promtool check metrics accepts the scrape $(basename "$f")" || diag "$out"
-        is "$out" "" "promtool has no lint complaints about $(basename "$f")"
-    else
-        skip "promtool not installed" 2
-    fi
+    out=$(promtool check metrics < "$f" 2>&1); rc=$?
+    is "$rc" 0 "promtool check metrics accepts the scrape $(basename "$f")" || diag "$out"
+    is "$out" "" "promtool has no lint complaints about $(basename "$f")"
 done
 for k in 'lagoon_transactions_total{database="trio"}' 'lagoon_queries_total{database="trio"}' \
          'lagoon_received_bytes_total{database="trio"}' 'lagoon_sent_bytes_total{database="trio"}' \

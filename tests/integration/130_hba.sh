@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 lg_cluster_up
 lg_require_bin
-command -v python3 >/dev/null || skip_all "python3 not installed"
+lg_need python3
 lg_is_pgbouncer && skip_all "lagoon-specific settings (auth_failure_limit)"
 python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null \
     || skip_all "no IPv6 loopback (::1)"

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 lg_cluster_up
 lg_require_bin
-command -v python3 >/dev/null || skip_all "python3 not installed"
+lg_need python3
 lg_is_pgbouncer && skip_all "lagoon-specific setting auth_query_cache_ttl"
 
 raw() { python3 "$LG_RAWPG" --port "$LG_PORT" --timeout 10 "$@" 2>&1; }

@@ -15,7 +15,7 @@
 lg_cluster_up
 lg_require_bin
 lg_is_pgbouncer && skip_all "lagoon's dns_servers setting"
-command -v python3 >/dev/null || skip_all "python3 not installed"
+lg_need python3
 
 lg_tmpdir
 # the test's own name server (tests/tools/tinydns.py) on a free port

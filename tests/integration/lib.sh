@@ -182,10 +182,10 @@ lg_pgbin() {
 # test when PostgreSQL is not installed.  Sets PGBIN_DIR, LG_PGSOCK.
 lg_cluster_up() {
     PGBIN_DIR=$(lg_pgbin)
-    [[ -n "$PGBIN_DIR" && -x "$PGBIN_DIR/postgres" ]] || skip_all "PostgreSQL server binaries not found (install postgresql)"
-    [[ -x "$PGBIN_DIR/psql" ]] || skip_all "psql not found"
+    [[ -n "$PGBIN_DIR" && -x "$PGBIN_DIR/postgres" ]] || bail "PostgreSQL server binaries not found (apt-get install postgresql)"
+    [[ -x "$PGBIN_DIR/psql" ]] || bail "psql not found (apt-get install postgresql-client)"
     if [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
-        skip_all "running as root needs the OS user 'postgres'"
+        bail "running as root needs the OS user 'postgres' (apt-get install postgresql creates it)"
     fi
     mkdir -p "$LG_ROOT"; chmod 755 "$LG_ROOT"
     local out rc=0
@@ -572,23 +572,31 @@ lg_require_bin() {
     fi
 }
 
-# lg_setup [NEED...]: the usual start of a test: the shared cluster (or
-# SKIP), the binary under test, each NEED (pgbench, python3, openssl) or
-# SKIP naming it, the scratch directory.  Sets P0 P1 P2, the ports of the
-# shared primary and replicas.
+# lg_need TOOL...: bail out (one failure) unless every tool is there,
+# naming the Debian package.  .ci/run and the README's test command install
+# them all, so a missing tool is a broken set-up: it must not pass as a skip.
+lg_need() {
+    local t pkg
+    for t in "$@"; do
+        case $t in
+            pgbench)  pkg=postgresql-contrib; [[ -x "$PGBENCH" ]] && continue ;;
+            python3)  pkg=python3 ;;
+            openssl)  pkg=openssl ;;
+            curl)     pkg=curl ;;
+            promtool) pkg=prometheus ;;
+            *) bail "lg_need: unknown tool $t" ;;
+        esac
+        command -v "${t/pgbench/$PGBENCH}" >/dev/null || bail "$t not found (apt-get install $pkg)"
+    done
+}
+
+# lg_setup [TOOL...]: the usual start of a test: the shared cluster (or
+# SKIP), the binary under test, each TOOL (lg_need), the scratch directory.
+# Sets P0 P1 P2, the ports of the shared primary and replicas.
 lg_setup() {
-    local need
     lg_cluster_up
     lg_require_bin
-    for need in "$@"; do
-        case $need in
-            pgbench) [[ -x "$PGBENCH" ]] || command -v "$PGBENCH" >/dev/null ||
-                         skip_all "pgbench not installed (postgresql-contrib)" ;;
-            python3) command -v python3 >/dev/null || skip_all "python3 not installed" ;;
-            openssl) command -v openssl >/dev/null || skip_all "openssl command not installed" ;;
-            *) bail "lg_setup: unknown need $need" ;;
-        esac
-    done
+    lg_need "$@"
     lg_tmpdir
     P0=$LG_PGPORT; P1=$((LG_PGPORT + 1)); P2=$((LG_PGPORT + 2))
 }
